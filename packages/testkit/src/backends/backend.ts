@@ -1,0 +1,62 @@
+import type { BackendKind, IsolationMode, ResolvedRoles } from '../config.js';
+import type { Migrator } from '../migrations/migrator.js';
+import type { Session } from '../queryable.js';
+
+/**
+ * What a backend can do, so the code above it asks a flag instead of testing the backend's name.
+ */
+export interface BackendCapabilities {
+  /** CREATE DATABASE ... TEMPLATE clones exist (real servers). */
+  readonly supportsTemplates: boolean;
+  /** owner and app are genuine LOGIN connections, not SET ROLE on one superuser session. */
+  readonly realLoginRoles: boolean;
+  /** Several connections can be open on one database at once. */
+  readonly multipleConnections: boolean;
+  readonly defaultIsolation: IsolationMode;
+}
+
+export interface TemplateSpec {
+  readonly migrator: Migrator;
+  readonly roles: ResolvedRoles;
+  /** Hash of the migrations and everything else that shapes the template's contents. */
+  readonly key: string;
+}
+
+export interface PreparedTemplate {
+  readonly name: string;
+  readonly key: string;
+  /** True when this process built it; false when it was already there (cache or other process). */
+  readonly built: boolean;
+  readonly migrations: number;
+  readonly ms: number;
+}
+
+export type IdentityName = 'admin' | 'owner' | 'app';
+
+/** A connection to one database, closable. */
+export interface OpenSession extends Session {
+  close(): Promise<void>;
+}
+
+/** One physical database made from the template, as the backend sees it. */
+export interface PhysicalDatabase {
+  readonly name: string;
+  /** Connection URL for an identity (server backends). */
+  urlFor(identity: IdentityName): string | undefined;
+  /** Opens a connection as the identity. Backends without realLoginRoles only open 'admin'. */
+  open(identity: IdentityName): Promise<OpenSession>;
+  /** Removes the database; `keep` leaves it in place and returns where to find it. */
+  dispose(options: { readonly keep: boolean }): Promise<string | undefined>;
+}
+
+export interface Backend extends AsyncDisposable {
+  readonly kind: BackendKind;
+  readonly capabilities: BackendCapabilities;
+  /** e.g. "PostgreSQL 15.18" */
+  readonly serverVersion: string;
+  /** Builds the template for these migrations once (per server, per cache), or finds it. */
+  prepare(spec: TemplateSpec): Promise<PreparedTemplate>;
+  /** A fresh database cloned from the template. */
+  createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase>;
+  stop(): Promise<void>;
+}

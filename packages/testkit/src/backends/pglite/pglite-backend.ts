@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ResolvedRoles } from '../../config.js';
+import { CacheCorruptError } from '../../errors.js';
+import { importPeer } from '../../peer.js';
+import { elapsedMs, formatMs, progress } from '../../progress.js';
+import type { QueryResult } from '../../queryable.js';
+import { ensureRoles, grantCrud } from '../../roles.js';
+import { quoteIdent } from '../../sql/ident.js';
+import { Identities } from '../../session/identities.js';
+import type { Backend, BackendCapabilities, OpenSession, PhysicalDatabase, PreparedTemplate, TemplateSpec } from '../backend.js';
+import { PGLITE_SESSION_USER, defaultCacheDir, pgliteVersion } from './pglite-config.js';
+
+/** The part of PGlite the kit uses, typed structurally so the package stays an optional peer. */
+interface PGliteInstance {
+  readonly waitReady: Promise<void>;
+  query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
+  exec(sql: string): Promise<unknown>;
+  dumpDataDir(compression?: 'gzip' | 'none' | 'auto'): Promise<Blob>;
+  close(): Promise<void>;
+}
+interface PGliteModule {
+  PGlite: new (options?: { loadDataDir?: Blob; username?: string; database?: string }) => PGliteInstance;
+}
+
+export interface PgliteBackendOptions {
+  readonly cacheDir?: string;
+}
+
+const CAPABILITIES: BackendCapabilities = {
+  supportsTemplates: false,
+  realLoginRoles: false,
+  multipleConnections: false,
+  defaultIsolation: 'transaction',
+};
+
+function sessionOf(instance: PGliteInstance): OpenSession {
+  return {
+    async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      const result = await instance.query<R>(sql, params === undefined ? undefined : [...params]);
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    },
+    async exec(sql: string): Promise<void> {
+      await instance.exec(sql);
+    },
+    async close(): Promise<void> {
+      await instance.close();
+    },
+  };
+}
+
+/**
+ * Embedded Postgres in the test process. The migrated database is dumped once per migration hash
+ * and PGlite version into the cache directory; every worker starts from that dump.
+ */
+export class PgliteBackend implements Backend {
+  readonly kind = 'pglite' as const;
+  readonly capabilities = CAPABILITIES;
+  serverVersion = 'PGlite';
+
+  readonly #cacheDir: string;
+  #module: PGliteModule | undefined;
+  #version = 'unknown';
+  /** The dump each new instance is restored from, read once per process. */
+  readonly #snapshots = new Map<string, Blob>();
+  readonly #open = new Set<PGliteInstance>();
+
+  constructor(options: PgliteBackendOptions = {}) {
+    this.#cacheDir = options.cacheDir ?? process.env.TENANTKIT_CACHE_DIR ?? defaultCacheDir();
+  }
+
+  async start(): Promise<this> {
+    this.#module = await importPeer<PGliteModule>('@electric-sql/pglite', 'Backend "pglite"');
+    this.#version = await pgliteVersion();
+    this.serverVersion = `PGlite ${this.#version}`;
+    return this;
+  }
+
+  #snapshotFile(key: string): string {
+    return join(this.#cacheDir, `pglite-${this.#version}-${key}.tar.gz`);
+  }
+
+  async #newInstance(snapshot?: Blob): Promise<PGliteInstance> {
+    if (!this.#module) await this.start();
+    const instance = new this.#module!.PGlite(snapshot ? { loadDataDir: snapshot } : undefined);
+    await instance.waitReady;
+    this.#open.add(instance);
+    return instance;
+  }
+
+  async prepare(spec: TemplateSpec): Promise<PreparedTemplate> {
+    const startedAt = performance.now();
+    const file = this.#snapshotFile(spec.key);
+    const name = `pglite:${spec.key}`;
+    const cached = await readFile(file).catch(() => undefined);
+    if (cached) {
+      const snapshot = new Blob([cached]);
+      try {
+        // A snapshot that does not load is rebuilt rather than failing the run.
+        const probe = await this.#newInstance(snapshot);
+        await probe.query('SELECT 1');
+        await this.#closeInstance(probe);
+        this.#snapshots.set(spec.key, snapshot);
+        return { name, key: spec.key, built: false, migrations: (await spec.migrator.list()).length, ms: elapsedMs(startedAt) };
+      } catch (cause) {
+        progress(new CacheCorruptError(file, cause).message);
+        await rm(file, { force: true });
+      }
+    }
+    const instance = await this.#newInstance();
+    try {
+      const migrations = await this.#migrate(instance, spec);
+      const dump = await instance.dumpDataDir('gzip');
+      const bytes = new Uint8Array(await dump.arrayBuffer());
+      await mkdir(this.#cacheDir, { recursive: true });
+      // Write then rename, so a concurrent reader never sees half a file.
+      const partial = `${file}.${process.pid}.${randomUUID()}.tmp`;
+      await writeFile(partial, bytes);
+      await rename(partial, file);
+      this.#snapshots.set(spec.key, new Blob([bytes]));
+      const ms = elapsedMs(startedAt);
+      progress(`PGlite snapshot ${spec.key} built: ${migrations} migration(s) from ${spec.migrator.source} in ${formatMs(ms)} (cached in ${this.#cacheDir})`);
+      return { name, key: spec.key, built: true, migrations, ms };
+    } finally {
+      await this.#closeInstance(instance);
+    }
+  }
+
+  async #migrate(instance: PGliteInstance, spec: TemplateSpec): Promise<number> {
+    const session = sessionOf(instance);
+    await prepareRoles(session, spec.roles);
+    const identities = new Identities(
+      { kind: 'shared', session, inTestTransaction: false },
+      { admin: PGLITE_SESSION_USER, owner: spec.roles.owner, app: spec.roles.app },
+      { setting: 'tenantkit.unused' },
+    );
+    const migrator = spec.roles.migrateAs === 'owner' ? identities.owner : identities.admin;
+    const steps = await spec.migrator.up({ session: migrator, role: migrator.role });
+    await session.exec('RESET ROLE');
+    if (spec.roles.appGrants === 'crud') await grantCrud(session, spec.roles.app);
+    return steps.length;
+  }
+
+  async createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase> {
+    const snapshot = this.#snapshots.get(template.key);
+    if (!snapshot) throw new Error(`PGlite template ${template.name} was not prepared in this process`);
+    const instance = await this.#newInstance(snapshot);
+    const session = sessionOf(instance);
+    const name = `pglite-${template.key}-${randomUUID().slice(0, 8)}`;
+    return {
+      name,
+      urlFor: () => undefined,
+      open: async (identity) => {
+        if (identity !== 'admin') throw new Error('PGlite has one session: open "admin" and switch roles');
+        // The instance outlives the handle; dispose() closes it.
+        return { ...session, close: async () => {} };
+      },
+      dispose: async () => {
+        await this.#closeInstance(instance);
+        return undefined;
+      },
+    };
+  }
+
+  async #closeInstance(instance: PGliteInstance): Promise<void> {
+    if (!this.#open.delete(instance)) return;
+    await instance.close().catch(() => {});
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#open].map((instance) => this.#closeInstance(instance)));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/** On PGlite the roles exist only to be SET; the owner owns the database so it may create schemas. */
+async function prepareRoles(session: OpenSession, roles: ResolvedRoles): Promise<void> {
+  await ensureRoles(session, roles, { createOnlyPrefixed: false });
+  await session.exec(`ALTER DATABASE ${quoteIdent('postgres')} OWNER TO ${quoteIdent(roles.owner)}`);
+}

@@ -1,0 +1,86 @@
+import type { Migrator } from './migrations/migrator.js';
+import type { Session } from './queryable.js';
+
+export const BACKEND_KINDS = ['pglite', 'native', 'url', 'container'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
+/**
+ * How a test is kept apart from the others:
+ * - database: a fresh clone of the template per test (server default);
+ * - transaction: one database per worker, each test inside a transaction rolled back at its end
+ *   (PGlite default); BEGIN/COMMIT/ROLLBACK from tested code become savepoints;
+ * - truncate: one database per worker, tables emptied (and rows the migrations put there restored)
+ *   after each test;
+ * - none: one database per worker, nothing reset.
+ */
+export type IsolationMode = 'database' | 'transaction' | 'truncate' | 'none';
+
+export interface RoleOptions {
+  /** Owns the schema and runs the migrations. NOSUPERUSER. Default tk_owner. */
+  readonly owner?: string;
+  /** What tests act as: LOGIN NOSUPERUSER NOBYPASSRLS, owns nothing. Default tk_app. */
+  readonly app?: string;
+  /**
+   * Privileges given to the app role after migrations: 'crud' grants USAGE on every schema the
+   * migrations made and SELECT/INSERT/UPDATE/DELETE on their tables, sequences and functions;
+   * 'none' keeps exactly the grants the migrations wrote (test those when they are part of the product).
+   */
+  readonly appGrants?: 'crud' | 'none';
+  /** Which identity runs migrations. Default 'owner'; 'admin' for migrations that need a superuser. */
+  readonly migrateAs?: 'owner' | 'admin';
+  /** Passwords for roles that already exist on a `url` server and were not created by the kit. */
+  readonly passwords?: { readonly owner?: string; readonly app?: string };
+}
+
+export interface TenantContextOptions {
+  /** The setting policies read with current_setting(...). Default app.tenant_id. */
+  readonly setting?: string;
+  /** Replace the SET LOCAL of the setting, e.g. to call a function; runs inside the transaction. */
+  readonly apply?: (session: Session, tenant: string) => Promise<void>;
+}
+
+export interface NativeBackendOptions {
+  readonly binaries?: 'auto' | 'embedded' | 'system' | string;
+  readonly startTimeoutMs?: number;
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+export interface KitOptions {
+  /** A Migrator, a directory of golang-migrate style SQL files, or nothing with `schema`. */
+  readonly migrations?: Migrator | string | URL;
+  /** A schema as an SQL file path/URL or SQL text (used when there are no migrations). */
+  readonly schema?: string | URL;
+  /** Default 'pglite'; TENANTKIT_BACKEND overrides. */
+  readonly backend?: BackendKind;
+  readonly isolation?: IsolationMode;
+  readonly roles?: RoleOptions;
+  readonly tenant?: TenantContextOptions;
+  /** `url` backend: the server (default DATABASE_URL). */
+  readonly url?: string;
+  /** `url` backend: allow a non-loopback host. */
+  readonly allowRemote?: boolean;
+  readonly native?: NativeBackendOptions;
+  /** `container` backend image. Default postgres:17-alpine. */
+  readonly image?: string;
+  /** Clones kept ready in the background (server backends, database isolation). Default 2. */
+  readonly poolSize?: number;
+  /** Keep a failing test's database and print its URL (server backends). Default false. */
+  readonly keepFailed?: boolean;
+  /** Where PGlite snapshots are cached. Default node_modules/.cache/tenantkit. */
+  readonly cacheDir?: string;
+  /** How long to wait for another process building the same template. Default 120 s. */
+  readonly templateLockTimeoutMs?: number;
+}
+
+export interface ResolvedRoles {
+  readonly owner: string;
+  readonly app: string;
+  readonly appGrants: 'crud' | 'none';
+  readonly migrateAs: 'owner' | 'admin';
+  readonly passwords: { readonly owner?: string; readonly app?: string };
+}
+
+export interface ResolvedTenantContext {
+  readonly setting: string;
+  readonly apply?: (session: Session, tenant: string) => Promise<void>;
+}

@@ -1,0 +1,27 @@
+export type { Backend, BackendCapabilities, PreparedTemplate, PhysicalDatabase, IdentityName } from './backends/backend.js';
+export { PgliteBackend } from './backends/pglite/pglite-backend.js';
+export { probeContainerRuntime } from './backends/container/container-backend.js';
+export { isLoopbackHost } from './backends/url/url-backend.js';
+export { startNativeServer, reapOrphanedNativeServers } from './backends/native/native-server.js';
+export type { NativeServer } from './backends/native/native-server.js';
+export type {
+  BackendKind,
+  IsolationMode,
+  KitOptions,
+  NativeBackendOptions,
+  RoleOptions,
+  TenantContextOptions,
+} from './config.js';
+export { BACKEND_KINDS } from './config.js';
+export type { TestDatabase, ReleaseOptions } from './database.js';
+export * from './errors.js';
+export { defineKit, resolveBackendKind, startKit, templateKey } from './kit.js';
+export type { Kit } from './kit.js';
+export type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrations/migrator.js';
+export { schemaFile, schemaSql } from './migrations/schema.js';
+export { sqlDirectory } from './migrations/sql-directory.js';
+export type { Queryable, QueryResult, Session } from './queryable.js';
+export { ServerBackend } from './server/server-backend.js';
+export type { ServerEndpoint } from './server/server-backend.js';
+export type { AppIdentity, Identity } from './session/identity.js';
+export { quoteIdent, quoteLiteral, quoteQualified } from './sql/ident.js';

@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { BACKEND_KINDS, type BackendKind, type IsolationMode, type KitOptions, type ResolvedRoles, type ResolvedTenantContext } from './config.js';
+import type { Backend, PhysicalDatabase, PreparedTemplate } from './backends/backend.js';
+import { containerEndpoint } from './backends/container/container-backend.js';
+import { nativeEndpoint } from './backends/native/native-backend.js';
+import { PgliteBackend } from './backends/pglite/pglite-backend.js';
+import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
+import { urlEndpoint } from './backends/url/url-backend.js';
+import type { ReleaseOptions, TestDatabase } from './database.js';
+import { DatabaseReleasedError, InvalidOptionError, UnknownBackendError } from './errors.js';
+import { type TruncatePlan, applyTruncatePlan, captureTruncatePlan } from './isolation/truncate.js';
+import type { Migrator } from './migrations/migrator.js';
+import { schemaFile, schemaSql } from './migrations/schema.js';
+import { sqlDirectory } from './migrations/sql-directory.js';
+import { progress } from './progress.js';
+import { ServerBackend, type ServerEndpoint } from './server/server-backend.js';
+import { Identities, type IdentityTransport } from './session/identities.js';
+
+/** Bumped when what the kit puts into a template changes, so old templates are not reused. */
+const TEMPLATE_FORMAT = 'tenantkit-template-1';
+
+/** Set by the vitest global setup: a server started once for the whole run, shared by workers. */
+export const SHARED_SERVER_ENV = 'TENANTKIT_SHARED_SERVER';
+
+export interface SharedServer {
+  readonly kind: Exclude<BackendKind, 'pglite'>;
+  readonly adminUrl: string;
+}
+
+/** Types a configuration once, for the vitest helpers and startKit. */
+export function defineKit(options: KitOptions): KitOptions {
+  return options;
+}
+
+export function resolveBackendKind(options: Pick<KitOptions, 'backend'>): BackendKind {
+  const fromEnv = process.env.TENANTKIT_BACKEND;
+  const [name, source] = fromEnv ? [fromEnv, 'TENANTKIT_BACKEND'] : [options.backend ?? 'pglite', 'the backend option'];
+  if (!(BACKEND_KINDS as readonly string[]).includes(name)) throw new UnknownBackendError(name, BACKEND_KINDS, source);
+  return name as BackendKind;
+}
+
+export function resolveRoles(options: KitOptions): ResolvedRoles {
+  const roles = options.roles ?? {};
+  const resolved: ResolvedRoles = {
+    owner: roles.owner ?? 'tk_owner',
+    app: roles.app ?? 'tk_app',
+    appGrants: roles.appGrants ?? 'crud',
+    migrateAs: roles.migrateAs ?? 'owner',
+    passwords: roles.passwords ?? {},
+  };
+  for (const which of ['owner', 'app'] as const) {
+    if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(resolved[which])) {
+      throw new InvalidOptionError(`roles.${which}`, `"${resolved[which]}" is not a plain role name (letters, digits, _ and $, at most 63).`);
+    }
+  }
+  if (resolved.owner === resolved.app) {
+    throw new InvalidOptionError('roles', `owner and app are both "${resolved.owner}": the app role must own nothing, or table owners would bypass RLS.`);
+  }
+  return resolved;
+}
+
+export function resolveMigrator(options: KitOptions): Migrator {
+  const { migrations, schema } = options;
+  if (migrations !== undefined && schema !== undefined) {
+    throw new InvalidOptionError('migrations', 'pass migrations or schema, not both.');
+  }
+  if (migrations !== undefined) {
+    return typeof migrations === 'string' || migrations instanceof URL ? sqlDirectory(migrations) : migrations;
+  }
+  if (schema !== undefined) {
+    if (schema instanceof URL) return schemaFile(schema);
+    const looksLikeFile = !/[\n;]/.test(schema) && (schema.endsWith('.sql') || existsSync(schema));
+    return looksLikeFile ? schemaFile(schema) : schemaSql(schema);
+  }
+  throw new InvalidOptionError('migrations', 'nothing to migrate: pass migrations (a directory of NNNN_name.up.sql files, or a Migrator) or schema (an SQL file or text).');
+}
+
+async function startBackend(kind: BackendKind, options: KitOptions, roles: ResolvedRoles): Promise<Backend> {
+  if (kind === 'pglite') return new PgliteBackend(options.cacheDir ? { cacheDir: options.cacheDir } : {}).start();
+  const shared = process.env[SHARED_SERVER_ENV];
+  let endpoint: ServerEndpoint;
+  const parsed = shared ? (JSON.parse(shared) as SharedServer) : undefined;
+  if (parsed && parsed.kind === kind) endpoint = { kind, adminUrl: parsed.adminUrl, stop: async () => {} };
+  else if (kind === 'native') endpoint = await nativeEndpoint(options.native);
+  else if (kind === 'container') endpoint = await containerEndpoint(options.image ? { image: options.image } : {});
+  else endpoint = urlEndpoint({ ...(options.url ? { url: options.url } : {}), ...(options.allowRemote ? { allowRemote: true } : {}) });
+  try {
+    return await new ServerBackend(endpoint, {
+      roles,
+      poolSize: options.poolSize ?? 2,
+      templateLockTimeoutMs: options.templateLockTimeoutMs ?? 120_000,
+      ownsServer: kind !== 'url',
+    }).start();
+  } catch (error) {
+    await endpoint.stop().catch(() => {});
+    throw error;
+  }
+}
+
+export async function templateKey(migrator: Migrator, roles: ResolvedRoles): Promise<string> {
+  const identity = JSON.stringify({ owner: roles.owner, app: roles.app, grants: roles.appGrants, as: roles.migrateAs });
+  return createHash('sha256')
+    .update(`${TEMPLATE_FORMAT}\0${migrator.kind}\0${await migrator.hash()}\0${identity}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** A started kit: a backend, a migrated template, and databases for tests. */
+export interface Kit extends AsyncDisposable {
+  readonly backend: Backend;
+  readonly template: PreparedTemplate;
+  readonly isolation: IsolationMode;
+  readonly roles: ResolvedRoles;
+  readonly tenant: ResolvedTenantContext;
+  /** A database for one test, already migrated. Release it (or `await using`) when the test ends. */
+  acquire(): Promise<TestDatabase>;
+  stop(): Promise<void>;
+}
+
+/** One database reused by every test of a worker (isolation transaction, truncate, none). */
+interface WorkerDatabase {
+  readonly physical: PhysicalDatabase;
+  readonly admin: Awaited<ReturnType<PhysicalDatabase['open']>>;
+  readonly truncatePlan: TruncatePlan | undefined;
+}
+
+export async function startKit(options: KitOptions = {}): Promise<Kit> {
+  const kind = resolveBackendKind(options);
+  const roles = resolveRoles(options);
+  const migrator = resolveMigrator(options);
+  const tenant: ResolvedTenantContext = {
+    setting: options.tenant?.setting ?? 'app.tenant_id',
+    ...(options.tenant?.apply ? { apply: options.tenant.apply } : {}),
+  };
+  const backend = await startBackend(kind, options, roles);
+  try {
+    const isolation = options.isolation ?? backend.capabilities.defaultIsolation;
+    const template = await backend.prepare({ migrator, roles, key: await templateKey(migrator, roles) });
+    return new KitImpl(backend, template, isolation, roles, tenant, options.keepFailed ?? process.env.TENANTKIT_KEEP_FAILED === '1');
+  } catch (error) {
+    await backend.stop().catch(() => {});
+    throw error;
+  }
+}
+
+class KitImpl implements Kit {
+  #worker: Promise<WorkerDatabase> | undefined;
+  #active: TestDatabase | undefined;
+  readonly #handles = new Set<TestDatabase>();
+
+  constructor(
+    readonly backend: Backend,
+    readonly template: PreparedTemplate,
+    readonly isolation: IsolationMode,
+    readonly roles: ResolvedRoles,
+    readonly tenant: ResolvedTenantContext,
+    readonly keepFailed: boolean,
+  ) {}
+
+  #adminRole(url: string | undefined): string {
+    return url ? decodeURIComponent(new URL(url).username) : PGLITE_SESSION_USER;
+  }
+
+  #workerDatabase(): Promise<WorkerDatabase> {
+    this.#worker ??= (async () => {
+      const physical = await this.backend.createDatabase(this.template);
+      const admin = await physical.open('admin');
+      const truncatePlan = this.isolation === 'truncate' ? await captureTruncatePlan(admin) : undefined;
+      return { physical, admin, truncatePlan };
+    })();
+    return this.#worker;
+  }
+
+  async acquire(): Promise<TestDatabase> {
+    if (this.isolation !== 'database' && this.#active) {
+      throw new InvalidOptionError(
+        'isolation',
+        `isolation "${this.isolation}" shares one database per worker, and ${this.#active.name} is still in use by another test. Release it first, or use isolation "database" for concurrent tests.`,
+      );
+    }
+    const perTest = this.isolation === 'database';
+    const physical = perTest ? await this.backend.createDatabase(this.template) : (await this.#workerDatabase()).physical;
+    const worker = perTest ? undefined : await this.#workerDatabase();
+    const inTestTransaction = this.isolation === 'transaction';
+    const shared = !this.backend.capabilities.realLoginRoles || inTestTransaction;
+    const adminSession = shared ? (worker?.admin ?? (await physical.open('admin'))) : undefined;
+    const transport: IdentityTransport = adminSession
+      ? { kind: 'shared', session: adminSession, inTestTransaction }
+      : { kind: 'connections', open: (identity) => physical.open(identity), urlFor: (identity) => physical.urlFor(identity) };
+    const adminUrl = physical.urlFor('admin');
+    const identities = new Identities(
+      transport,
+      { admin: this.#adminRole(adminUrl), owner: this.roles.owner, app: this.roles.app },
+      this.tenant,
+    );
+    if (inTestTransaction) await adminSession!.exec('BEGIN');
+
+    let released = false;
+    const guard = <T extends (...args: never[]) => unknown>(fn: T): T =>
+      ((...args: never[]) => {
+        if (released) throw new DatabaseReleasedError(physical.name);
+        return fn(...args);
+      }) as T;
+
+    const release = async (releaseOptions: ReleaseOptions = {}): Promise<void> => {
+      if (released) return;
+      released = true;
+      this.#handles.delete(handle);
+      if (this.#active === handle) this.#active = undefined;
+      let failure: unknown;
+      try {
+        await identities.verify();
+      } catch (error) {
+        failure = error;
+      }
+      await identities.close();
+      if (inTestTransaction) {
+        await adminSession!.exec('ROLLBACK');
+        await adminSession!.exec('RESET ROLE');
+        identities.resetAfterRollback();
+      } else if (this.isolation === 'truncate' && worker?.truncatePlan) {
+        await adminSession?.exec('RESET ROLE');
+        await applyTruncatePlan(worker.admin, worker.truncatePlan);
+      }
+      if (perTest) {
+        if (adminSession) await adminSession.close();
+        const keep = Boolean(releaseOptions.failed) && this.keepFailed && this.backend.capabilities.supportsTemplates;
+        const kept = await physical.dispose({ keep });
+        if (kept) progress(`kept database of failed test: ${kept}`);
+      }
+      if (failure) throw failure;
+    };
+
+    const handle: TestDatabase = {
+      name: physical.name,
+      backend: this.backend.kind,
+      capabilities: this.backend.capabilities,
+      isolation: this.isolation,
+      url: adminUrl,
+      admin: identities.admin,
+      owner: identities.owner,
+      app: identities.app,
+      query: guard((sql: string, params?: readonly unknown[]) => identities.admin.query(sql, params)) as TestDatabase['query'],
+      exec: guard((sql: string) => identities.admin.exec(sql)),
+      release,
+      [Symbol.asyncDispose]: () => release(),
+    };
+    this.#handles.add(handle);
+    if (!perTest) this.#active = handle;
+    return handle;
+  }
+
+  async stop(): Promise<void> {
+    for (const handle of [...this.#handles]) await handle.release().catch(() => {});
+    if (this.#worker) {
+      const worker = await this.#worker.catch(() => undefined);
+      this.#worker = undefined;
+      if (worker) {
+        await worker.admin.close();
+        await worker.physical.dispose({ keep: false });
+      }
+    }
+    await this.backend.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

@@ -1,0 +1,47 @@
+import type { Session } from '../queryable.js';
+
+/** One migration as a migrator knows it. Versions compare as the migrator orders them. */
+export interface MigrationInfo {
+  readonly version: string;
+  readonly name: string;
+  /** False when there is no down step (declared irreversible, or the tool has none). */
+  readonly reversible: boolean;
+  readonly upFile?: string;
+  readonly downFile?: string;
+}
+
+/**
+ * Where a migrator applies its steps. `session` is one connection acting as the migrating role;
+ * `url` (server backends) lets external tools connect on their own.
+ */
+export interface MigrationTarget {
+  readonly session: Session;
+  readonly role: string;
+  readonly url?: string;
+}
+
+export interface AppliedStep {
+  readonly version: string;
+  readonly name: string;
+  readonly direction: 'up' | 'down';
+  readonly ms: number;
+}
+
+/**
+ * The contract every migration source meets: the built-in SQL directory, a plain schema, and the
+ * adapters for other tools. `hash()` keys the template: equal hashes mean identical schemas.
+ */
+export interface Migrator {
+  /** Short name of the source kind, e.g. "sql-directory". */
+  readonly kind: string;
+  /** Where the migrations come from, for messages (a directory, a file). */
+  readonly source: string;
+  hash(): Promise<string>;
+  list(): Promise<readonly MigrationInfo[]>;
+  /** The version currently applied in the target, or null at base. */
+  current(target: MigrationTarget): Promise<string | null>;
+  /** Apply pending migrations up to and including `to` (default: all). */
+  up(target: MigrationTarget, to?: string): Promise<readonly AppliedStep[]>;
+  /** Revert applied migrations down to `to`, which stays applied (default: back to base). */
+  down(target: MigrationTarget, to?: string): Promise<readonly AppliedStep[]>;
+}

@@ -1,0 +1,331 @@
+import { randomBytes } from 'node:crypto';
+import type { BackendKind, ResolvedRoles } from '../config.js';
+import { InsufficientPrivilegesError, RoleConflictError, ServerUnreachableError, TemplateLockTimeoutError } from '../errors.js';
+import { elapsedMs, formatMs, progress } from '../progress.js';
+import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud } from '../roles.js';
+import { quoteIdent, quoteLiteral } from '../sql/ident.js';
+import { connectPg, describeUrl, withCredentials } from '../session/pg-session.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  IdentityName,
+  OpenSession,
+  PhysicalDatabase,
+  PreparedTemplate,
+  TemplateSpec,
+} from '../backends/backend.js';
+
+/** A running server the kit may use with an administrative login (CREATEDB and CREATEROLE at least). */
+export interface ServerEndpoint {
+  readonly kind: Exclude<BackendKind, 'pglite'>;
+  readonly adminUrl: string;
+  /** Stops what the backend started (nothing for an existing server). */
+  stop(): Promise<void>;
+}
+
+export interface ServerBackendOptions {
+  readonly roles: ResolvedRoles;
+  /** Clones kept ready. */
+  readonly poolSize: number;
+  readonly templateLockTimeoutMs: number;
+  /** The kit may create roles without its prefix only on servers it started. */
+  readonly ownsServer: boolean;
+}
+
+/** Advisory-lock class of every lock the kit takes ("tk"). */
+const LOCK_CLASS = 0x746b;
+const CLONE_PATTERN = /^tk_([0-9a-f]{10})_\d+$/;
+
+const CAPABILITIES: BackendCapabilities = {
+  supportsTemplates: true,
+  realLoginRoles: true,
+  multipleConnections: true,
+  defaultIsolation: 'database',
+};
+
+/**
+ * Templates, clones, roles and the reaper, shared by every backend that is a real server
+ * (native, url, container). Each process holds an advisory lock named after its run id for as long
+ * as it lives; a clone whose run's lock is free belongs to a dead process and is reaped.
+ */
+export class ServerBackend implements Backend {
+  readonly kind: Exclude<BackendKind, 'pglite'>;
+  readonly capabilities = CAPABILITIES;
+  serverVersion = 'PostgreSQL';
+  serverVersionNum = 0;
+  /** This process's run id, embedded in every clone's name. */
+  readonly runId = randomBytes(5).toString('hex');
+
+  readonly #endpoint: ServerEndpoint;
+  readonly #options: ServerBackendOptions;
+  #control: OpenSession | undefined;
+  #maintenanceDb = 'postgres';
+  #sequence = 0;
+  readonly #ready = new Map<string, string[]>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #refillError: unknown;
+  #filling = 0;
+  #stopped = false;
+
+  constructor(endpoint: ServerEndpoint, options: ServerBackendOptions) {
+    this.kind = endpoint.kind;
+    this.#endpoint = endpoint;
+    this.#options = options;
+  }
+
+  get adminUrl(): string {
+    return this.#endpoint.adminUrl;
+  }
+
+  async start(): Promise<this> {
+    const url = this.#endpoint.adminUrl;
+    this.#maintenanceDb = decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
+    try {
+      this.#control = await connectPg(url, `tenantkit control ${this.runId}`);
+    } catch (cause) {
+      throw new ServerUnreachableError(describeUrl(url), cause);
+    }
+    const control = this.#control;
+    const { rows } = await control.query<{ user: string; super: boolean; createdb: boolean; createrole: boolean; version: string; num: string }>(
+      `SELECT current_user AS user, rolsuper AS super, rolcreatedb AS createdb, rolcreaterole AS createrole,
+              current_setting('server_version') AS version, current_setting('server_version_num') AS num
+         FROM pg_roles WHERE rolname = current_user`,
+    );
+    const me = rows[0]!;
+    this.serverVersion = `PostgreSQL ${me.version}`;
+    this.serverVersionNum = Number(me.num);
+    const missing = [...(me.super || me.createdb ? [] : ['CREATEDB']), ...(me.super || me.createrole ? [] : ['CREATEROLE'])];
+    if (missing.length > 0) throw new InsufficientPrivilegesError(me.user, missing, describeUrl(url));
+    await control.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, `run:${this.runId}`]);
+    await this.reapStale();
+    return this;
+  }
+
+  #session(): OpenSession {
+    if (!this.#control) throw new Error('ServerBackend used before start()');
+    return this.#control;
+  }
+
+  /** Drops clones left by processes that died (their run lock is free). Returns the names dropped. */
+  async reapStale(): Promise<string[]> {
+    const control = this.#session();
+    const { rows } = await control.query<{ datname: string; comment: string | null }>(
+      `SELECT datname, shobj_description(oid, 'pg_database') AS comment
+         FROM pg_database WHERE datname LIKE 'tk\\_%' AND NOT datistemplate`,
+    );
+    const reaped: string[] = [];
+    for (const row of rows) {
+      const runId = CLONE_PATTERN.exec(row.datname)?.[1];
+      if (!runId || runId === this.runId || !row.comment?.startsWith(KIT_MARK)) continue;
+      const { rows: lock } = await control.query<{ free: boolean }>(
+        'SELECT pg_try_advisory_lock($1, hashtext($2)) AS free',
+        [LOCK_CLASS, `run:${runId}`],
+      );
+      if (!lock[0]?.free) continue;
+      try {
+        await control.exec(`DROP DATABASE IF EXISTS ${quoteIdent(row.datname)} WITH (FORCE)`);
+        reaped.push(row.datname);
+      } finally {
+        await control.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, `run:${runId}`]);
+      }
+    }
+    if (reaped.length > 0) progress(`reaped ${reaped.length} database(s) left by dead test processes`);
+    return reaped;
+  }
+
+  #password(which: 'owner' | 'app'): string {
+    return this.#options.roles.passwords[which] ?? derivePassword(this.#endpoint.adminUrl, this.#options.roles[which]);
+  }
+
+  #urlFor(identity: IdentityName, database: string): string {
+    const roles = this.#options.roles;
+    if (identity === 'admin') {
+      const admin = new URL(this.#endpoint.adminUrl);
+      return withCredentials(this.#endpoint.adminUrl, decodeURIComponent(admin.username), decodeURIComponent(admin.password) || undefined, database);
+    }
+    return withCredentials(this.#endpoint.adminUrl, roles[identity], this.#password(identity), database);
+  }
+
+  async #withLock<T>(key: string, what: string, fn: () => Promise<T>): Promise<T> {
+    const control = this.#session();
+    const startedAt = performance.now();
+    for (;;) {
+      const { rows } = await control.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, key]);
+      if (rows[0]?.ok) break;
+      if (performance.now() - startedAt > this.#options.templateLockTimeoutMs) {
+        throw new TemplateLockTimeoutError(what, elapsedMs(startedAt));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    try {
+      return await fn();
+    } finally {
+      await control.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, key]).catch(() => {});
+    }
+  }
+
+  async prepare(spec: TemplateSpec): Promise<PreparedTemplate> {
+    const startedAt = performance.now();
+    const name = `${KIT_PREFIX}tpl_${spec.key}`;
+    const control = this.#session();
+    await this.#withLock('roles', 'the kit roles', () =>
+      ensureRoles(control, spec.roles, {
+        passwordFor: (which) => this.#password(which),
+        createOnlyPrefixed: !this.#options.ownsServer,
+      }),
+    );
+    return this.#withLock(`template:${name}`, name, async () => {
+      const { rows } = await control.query<{ datistemplate: boolean; comment: string | null }>(
+        `SELECT datistemplate, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
+        [name],
+      );
+      const existing = rows[0];
+      const count = (await spec.migrator.list()).length;
+      if (existing?.datistemplate) return { name, key: spec.key, built: false, migrations: count, ms: elapsedMs(startedAt) };
+      if (existing) {
+        if (!existing.comment?.startsWith(KIT_MARK)) {
+          throw new RoleConflictError(name, `Database ${name} exists but was not created by the kit; it is left alone. Drop or rename it yourself.`);
+        }
+        // Left half-built by a process that died while migrating.
+        await control.exec(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
+      }
+      await control.exec(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(spec.roles.owner)}`);
+      await this.#mark(name, 'template');
+      try {
+        await this.#migrate(name, spec);
+      } catch (error) {
+        await control.exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`).catch(() => {});
+        throw error;
+      }
+      await control.exec(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+      const ms = elapsedMs(startedAt);
+      progress(`template ${name} built: ${count} migration(s) from ${spec.migrator.source} in ${formatMs(ms)} (${this.serverVersion})`);
+      return { name, key: spec.key, built: true, migrations: count, ms };
+    });
+  }
+
+  async #migrate(database: string, spec: TemplateSpec): Promise<void> {
+    const as = spec.roles.migrateAs;
+    const url = this.#urlFor(as, database);
+    const session = await connectPg(url, 'tenantkit migrate');
+    try {
+      const role = as === 'admin' ? decodeURIComponent(new URL(url).username) : spec.roles.owner;
+      await spec.migrator.up({ session, role, url });
+    } finally {
+      await session.close();
+    }
+    if (spec.roles.appGrants === 'crud') {
+      const admin = await connectPg(this.#urlFor('admin', database), 'tenantkit grants');
+      try {
+        await grantCrud(admin, spec.roles.app);
+      } finally {
+        await admin.close();
+      }
+    }
+  }
+
+  async #mark(database: string, what: string): Promise<void> {
+    const note = `${KIT_MARK}${JSON.stringify({ what, run: this.runId, pid: process.pid, at: new Date().toISOString() })}`;
+    await this.#session().exec(`COMMENT ON DATABASE ${quoteIdent(database)} IS ${quoteLiteral(note)}`);
+  }
+
+  async #clone(template: PreparedTemplate): Promise<string> {
+    const name = `${KIT_PREFIX}${this.runId}_${++this.#sequence}`;
+    const strategy = this.serverVersionNum >= 150000 ? ' STRATEGY FILE_COPY' : '';
+    const control = this.#session();
+    await control.exec(
+      `CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template.name)} OWNER ${quoteIdent(this.#options.roles.owner)}${strategy}`,
+    );
+    await this.#mark(name, 'clone');
+    return name;
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#pending.add(work);
+    void work.finally(() => this.#pending.delete(work)).catch(() => {});
+    return work;
+  }
+
+  /** Keeps `poolSize` clones ready in the background so a test does not wait for one. */
+  #refill(template: PreparedTemplate): void {
+    if (this.#stopped) return;
+    const ready = this.#ready.get(template.name) ?? [];
+    this.#ready.set(template.name, ready);
+    for (let i = ready.length + this.#filling; i < this.#options.poolSize; i++) {
+      this.#filling++;
+      this.#track(
+        this.#clone(template)
+          .then(
+            (name) => {
+              if (this.#stopped) return this.#drop(name);
+              ready.push(name);
+            },
+            (error: unknown) => {
+              this.#refillError = error;
+            },
+          )
+          .finally(() => this.#filling--),
+      );
+    }
+  }
+
+  /** Fills the pool now and waits for it (warm-up before the first test). */
+  async warm(template: PreparedTemplate): Promise<void> {
+    const startedAt = performance.now();
+    this.#refill(template);
+    await Promise.all([...this.#pending]);
+    progress(`pool warmed: ${this.#ready.get(template.name)?.length ?? 0} clone(s) of ${template.name} in ${formatMs(elapsedMs(startedAt))}`);
+  }
+
+  async createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase> {
+    if (this.#refillError) {
+      const error = this.#refillError;
+      this.#refillError = undefined;
+      throw error;
+    }
+    const name = this.#ready.get(template.name)?.shift() ?? (await this.#clone(template));
+    this.#refill(template);
+    return {
+      name,
+      urlFor: (identity) => this.#urlFor(identity, name),
+      open: (identity) => connectPg(this.#urlFor(identity, name), `tenantkit ${identity}`),
+      dispose: async ({ keep }) => {
+        if (keep) return this.#urlFor('admin', name);
+        void this.#track(this.#drop(name));
+        return undefined;
+      },
+    };
+  }
+
+  async #drop(name: string): Promise<void> {
+    await this.#session().exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  }
+
+  /** Databases of this run still on the server (for tests of the kit itself). */
+  async liveClones(): Promise<string[]> {
+    const { rows } = await this.#session().query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`,
+      [`${KIT_PREFIX}${this.runId}\\_%`],
+    );
+    return rows.map((row) => row.datname);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    const control = this.#control;
+    if (control) {
+      for (const names of this.#ready.values()) {
+        for (const name of names.splice(0)) await this.#drop(name).catch(() => {});
+      }
+      await control.close();
+      this.#control = undefined;
+    }
+    await this.#endpoint.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

@@ -1,0 +1,302 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ResolvedTenantContext } from '../config.js';
+import { ContextLeakError, RoleEscapeError } from '../errors.js';
+import type { QueryResult, Session } from '../queryable.js';
+import type { IdentityName, OpenSession } from '../backends/backend.js';
+import { quoteIdent } from '../sql/ident.js';
+import {
+  type AppIdentity,
+  type Identity,
+  type IdentitySet,
+  Mutex,
+  changesRole,
+  tenantText,
+  transactionControlOf,
+} from './identity.js';
+
+export interface IdentityRoles {
+  /** The role admin connections log in as (the session user on single-session backends). */
+  readonly admin: string;
+  readonly owner: string;
+  readonly app: string;
+}
+
+/**
+ * How identities reach the database:
+ * - 'connections': each identity is its own LOGIN connection (real servers);
+ * - 'shared': one superuser session, identities switched with SET ROLE (PGlite, and servers in
+ *   transaction isolation), so tested code is watched for statements that leave the role.
+ */
+export type IdentityTransport =
+  | { readonly kind: 'connections'; readonly open: (identity: IdentityName) => Promise<OpenSession>; readonly urlFor: (identity: IdentityName) => string | undefined }
+  | { readonly kind: 'shared'; readonly session: Session; readonly inTestTransaction: boolean };
+
+const EMPTY: QueryResult<never> = { rows: [], rowCount: 0 };
+
+/** Tracks which mutex the current async call chain already holds, so nested calls don't deadlock. */
+const held = new AsyncLocalStorage<Set<Mutex>>();
+
+function runExclusive<T>(mutex: Mutex, fn: () => Promise<T>): Promise<T> {
+  const current = held.getStore();
+  if (current?.has(mutex)) return fn();
+  return mutex.run(() => held.run(new Set([...(current ?? []), mutex]), fn));
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export class Identities implements IdentitySet {
+  readonly admin: Identity;
+  readonly owner: Identity;
+  readonly app: AppIdentity;
+
+  readonly #transport: IdentityTransport;
+  readonly #roles: IdentityRoles;
+  readonly #tenant: ResolvedTenantContext;
+  readonly #sessions = new Map<IdentityName, Promise<OpenSession>>();
+  readonly #mutexes = new Map<IdentityName | 'shared', Mutex>();
+  /** Shared transport: the role currently set; null = session user; undefined = unknown. */
+  #currentRole: string | null | undefined = undefined;
+  /** Shared transport: savepoints standing for BEGINs issued by tested code. */
+  readonly #userSavepoints: string[] = [];
+  #depth = 0;
+  #sequence = 0;
+  readonly #sessionLeak: RegExp;
+
+  constructor(transport: IdentityTransport, roles: IdentityRoles, tenant: ResolvedTenantContext) {
+    this.#transport = transport;
+    this.#roles = roles;
+    this.#tenant = tenant;
+    const setting = escapeRegex(tenant.setting);
+    this.#sessionLeak = new RegExp(
+      `\\bset\\s+(?:session\\s+)?"?${setting}"?\\s*(?:=|to\\b)|\\bset_config\\s*\\(\\s*'${setting}'\\s*,[^,]*,\\s*false\\s*\\)`,
+      'i',
+    );
+    this.admin = this.#identity('admin');
+    this.owner = this.#identity('owner');
+    this.app = {
+      ...this.#identity('app'),
+      withTenant: (tenant, fn) => this.#transaction('app', fn, tenantText(tenant)),
+    };
+  }
+
+  #identity(name: IdentityName): Identity {
+    return {
+      name,
+      role: this.#roles[name],
+      url: this.#transport.kind === 'connections' ? this.#transport.urlFor(name) : undefined,
+      query: (sql, params) => this.#query(name, sql, params),
+      exec: async (sql) => {
+        await this.#query(name, sql, undefined, true);
+      },
+      transaction: (fn) => this.#transaction(name, fn, undefined),
+    };
+  }
+
+  #mutex(name: IdentityName): Mutex {
+    const key = this.#transport.kind === 'shared' ? 'shared' : name;
+    let mutex = this.#mutexes.get(key);
+    if (!mutex) {
+      mutex = new Mutex();
+      this.#mutexes.set(key, mutex);
+    }
+    return mutex;
+  }
+
+  async #raw(name: IdentityName): Promise<Session> {
+    const transport = this.#transport;
+    if (transport.kind === 'shared') {
+      const want = name === 'admin' ? null : this.#roles[name];
+      if (this.#currentRole !== want) {
+        await transport.session.exec(want === null ? 'RESET ROLE' : `SET ROLE ${quoteIdent(want)}`);
+        this.#currentRole = want;
+      }
+      return transport.session;
+    }
+    let session = this.#sessions.get(name);
+    if (!session) {
+      session = transport.open(name);
+      this.#sessions.set(name, session);
+      session.catch(() => this.#sessions.delete(name));
+    }
+    return session;
+  }
+
+  #guard(name: IdentityName, sql: string): void {
+    if (name !== 'admin' && this.#transport.kind === 'shared' && changesRole(sql)) {
+      throw new RoleEscapeError(this.#roles[name], `it sent ${sql.trim().slice(0, 120)}`);
+    }
+    if (name !== 'admin' && this.#sessionLeak.test(sql)) {
+      throw new ContextLeakError(this.#tenant.setting, `(refused before running: ${sql.trim().slice(0, 120)})`);
+    }
+  }
+
+  async #query<R>(name: IdentityName, sql: string, params: readonly unknown[] | undefined, script = false): Promise<QueryResult<R>> {
+    this.#guard(name, sql);
+    return runExclusive(this.#mutex(name), async () => {
+      const session = await this.#raw(name);
+      const control = this.#transport.kind === 'shared' ? transactionControlOf(sql) : undefined;
+      if (control) {
+        await this.#userTransactionControl(session, control);
+        return EMPTY as QueryResult<R>;
+      }
+      const run = async (): Promise<QueryResult<R>> => {
+        if (!script) return session.query<R>(sql, params);
+        await session.exec(sql);
+        return EMPTY as QueryResult<R>;
+      };
+      if (!this.#autocommitSavepoint()) return run();
+      // Inside the test's transaction a failing statement must not abort everything after it,
+      // just as it would not in autocommit mode on a real connection.
+      const savepoint = `tk_stmt_${++this.#sequence}`;
+      await session.exec(`SAVEPOINT ${savepoint}`);
+      try {
+        const result = await run();
+        await session.exec(`RELEASE SAVEPOINT ${savepoint}`);
+        return result;
+      } catch (error) {
+        await session.exec(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`);
+        this.#currentRole = undefined;
+        throw error;
+      }
+    });
+  }
+
+  /** True when a statement runs directly in the test's transaction, outside any unit of work. */
+  #autocommitSavepoint(): boolean {
+    return this.#transport.kind === 'shared' && this.#transport.inTestTransaction && this.#depth === 0 && this.#userSavepoints.length === 0;
+  }
+
+  /** Shared transport: tested code's BEGIN/COMMIT/ROLLBACK. Inside the test's transaction they become savepoints. */
+  async #userTransactionControl(session: Session, control: 'begin' | 'commit' | 'rollback'): Promise<void> {
+    const transport = this.#transport;
+    if (transport.kind !== 'shared') return;
+    if (!transport.inTestTransaction) {
+      await session.exec(control === 'begin' ? 'BEGIN' : control === 'commit' ? 'COMMIT' : 'ROLLBACK');
+      this.#currentRole = undefined;
+      return;
+    }
+    if (control === 'begin') {
+      const name = `tk_user_${++this.#sequence}`;
+      await session.exec(`SAVEPOINT ${name}`);
+      this.#userSavepoints.push(name);
+      return;
+    }
+    const name = this.#userSavepoints.pop();
+    if (name === undefined) return; // Postgres only warns: there is no transaction in progress.
+    if (control === 'rollback') {
+      await session.exec(`ROLLBACK TO SAVEPOINT ${name}`);
+      this.#currentRole = undefined;
+    }
+    await session.exec(`RELEASE SAVEPOINT ${name}`);
+  }
+
+  #transaction<T>(name: IdentityName, fn: (tx: Session) => Promise<T>, tenant: string | undefined): Promise<T> {
+    return runExclusive(this.#mutex(name), async () => {
+      const session = await this.#raw(name);
+      const nested =
+        this.#depth > 0 || (this.#transport.kind === 'shared' && (this.#transport.inTestTransaction || this.#userSavepoints.length > 0));
+      const savepoint = nested ? `tk_tx_${++this.#sequence}` : undefined;
+      const setting = this.#tenant.setting;
+      let previous: string | null = null;
+      await session.exec(savepoint ? `SAVEPOINT ${savepoint}` : 'BEGIN');
+      this.#depth++;
+      const tx: Session = {
+        query: (sql, params) => this.#query(name, sql, params),
+        exec: async (sql) => {
+          await this.#query(name, sql, undefined, true);
+        },
+      };
+      try {
+        if (tenant !== undefined) {
+          if (savepoint) {
+            const { rows } = await session.query<{ value: string | null }>('SELECT current_setting($1, true) AS value', [setting]);
+            previous = rows[0]?.value ?? null;
+          }
+          if (this.#tenant.apply) await this.#tenant.apply(tx, tenant);
+          else await session.query('SELECT set_config($1, $2, true)', [setting, tenant]);
+        }
+        const result = await fn(tx);
+        // Re-read the role: tested code may have switched identities inside the transaction.
+        await this.#raw(name);
+        if (savepoint) {
+          await session.exec(`RELEASE SAVEPOINT ${savepoint}`);
+          if (tenant !== undefined) await session.query('SELECT set_config($1, $2, true)', [setting, previous ?? '']);
+        } else {
+          await session.exec('COMMIT');
+        }
+        if (this.#transport.kind === 'shared') this.#currentRole = undefined;
+        if (tenant !== undefined && !savepoint) await this.#expectNoContext(session, tenant);
+        return result;
+      } catch (error) {
+        await session.exec(savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK').catch(() => {});
+        if (this.#transport.kind === 'shared') this.#currentRole = undefined;
+        throw error;
+      } finally {
+        this.#depth--;
+      }
+    });
+  }
+
+  async #expectNoContext(session: Session, tenant: string | undefined): Promise<void> {
+    const { rows } = await session.query<{ value: string | null }>('SELECT current_setting($1, true) AS value', [this.#tenant.setting]);
+    const value = rows[0]?.value;
+    if (value !== null && value !== undefined && value !== '' && (tenant === undefined || value === tenant)) {
+      throw new ContextLeakError(this.#tenant.setting, value);
+    }
+  }
+
+  async verify(): Promise<void> {
+    const transport = this.#transport;
+    if (transport.kind === 'shared') {
+      await runExclusive(this.#mutex('admin'), async () => {
+        const result = await transport.session
+          .query<{ current_user: string; session_user: string }>('SELECT current_user, session_user')
+          .catch((error: { code?: string }) => {
+            // A transaction the tested code opened and broke: its own error is what the test reports.
+            if (error.code === '25P02') return undefined;
+            throw error;
+          });
+        const row = result?.rows[0];
+        if (!row) return;
+        if (row.session_user !== this.#roles.admin) {
+          throw new RoleEscapeError(this.#roles.admin, 'the session user changed (SET SESSION AUTHORIZATION)', row.session_user);
+        }
+        const expected = this.#currentRole === null ? this.#roles.admin : this.#currentRole;
+        if (expected !== undefined && row.current_user !== expected) {
+          throw new RoleEscapeError(expected, 'current_user changed behind the kit (SET ROLE, RESET ROLE or set_config)', row.current_user);
+        }
+      });
+      return;
+    }
+    for (const [name, pending] of this.#sessions) {
+      const session = await pending.catch(() => undefined);
+      if (!session) continue;
+      await runExclusive(this.#mutex(name), async () => {
+        const { rows } = await session.query<{ current_user: string; value: string | null }>(
+          'SELECT current_user, current_setting($1, true) AS value',
+          [this.#tenant.setting],
+        );
+        const row = rows[0];
+        if (row && row.current_user !== this.#roles[name]) {
+          throw new RoleEscapeError(this.#roles[name], 'SET ROLE on its connection', row.current_user);
+        }
+        if (row?.value) throw new ContextLeakError(this.#tenant.setting, row.value);
+      });
+    }
+  }
+
+  /** Forgets per-test state after the test's transaction was rolled back. */
+  resetAfterRollback(): void {
+    this.#currentRole = undefined;
+    this.#userSavepoints.length = 0;
+    this.#depth = 0;
+  }
+
+  async close(): Promise<void> {
+    const sessions = [...this.#sessions.values()];
+    this.#sessions.clear();
+    await Promise.all(sessions.map(async (pending) => (await pending.catch(() => undefined))?.close()));
+  }
+}

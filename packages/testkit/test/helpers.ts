@@ -1,0 +1,28 @@
+import { fileURLToPath } from 'node:url';
+import { type NativeServer, startNativeServer } from '../src/backends/native/native-server.js';
+import { SHARED_SERVER_ENV } from '../src/kit.js';
+
+export const KIT_MIGRATIONS = fileURLToPath(new URL('./fixtures/kit-migrations', import.meta.url));
+export const ACME = '00000000-0000-4000-8000-00000000000a';
+export const GLOBEX = '00000000-0000-4000-8000-00000000000b';
+
+// The tests choose their backend explicitly.
+delete process.env.TENANTKIT_BACKEND;
+process.env.TENANTKIT_QUIET ??= '1';
+
+/** Starts one native server for a test file and lets every kit of the file attach to it. */
+export async function shareNativeServer(): Promise<NativeServer> {
+  const server = await startNativeServer({});
+  process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind: 'native', adminUrl: server.adminUrl });
+  return server;
+}
+
+export async function stopSharedServer(server: NativeServer | undefined): Promise<void> {
+  delete process.env[SHARED_SERVER_ENV];
+  await server?.stop();
+}
+
+export async function seed(db: { query: (sql: string, params?: readonly unknown[]) => Promise<unknown> }): Promise<void> {
+  await db.query(`INSERT INTO tenants (tenant_id, name) VALUES ($1, 'Acme'), ($2, 'Globex')`, [ACME, GLOBEX]);
+  await db.query(`INSERT INTO documents (tenant_id, title) VALUES ($1, 'a1'), ($1, 'a2'), ($2, 'g1')`, [ACME, GLOBEX]);
+}

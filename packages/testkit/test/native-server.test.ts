@@ -1,0 +1,262 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import module from 'node:module';
+import { connect } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ServerStartFailedError } from '../src/errors.js';
+import { findNativeBinaries } from '../src/backends/native/native-binaries.js';
+import {
+  reapOrphanedNativeServers,
+  startNativeServer,
+  type NativeServer,
+} from '../src/backends/native/native-server.js';
+
+const execFileAsync = promisify(execFile);
+const fixture = fileURLToPath(new URL('./fixtures/native/start-server.mjs', import.meta.url));
+const stateDir = path.join(os.tmpdir(), 'tenantkit-native');
+
+// The fixture runs the TypeScript sources in a plain Node child process (type stripping plus a
+// resolve hook), which needs Node's built-in TypeScript support and module.registerHooks.
+const canRunSourcesInChild =
+  typeof (module as { registerHooks?: unknown }).registerHooks === 'function' &&
+  Boolean((process.features as { typescript?: unknown }).typescript);
+
+async function query<R>(url: string, sql: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Whether anything accepts TCP connections on 127.0.0.1:port. */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // An exited process nobody reaped yet still answers kill(pid, 0); /proc shows it as "Z".
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await condition()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+interface ChildServer {
+  readonly ownerPid: number;
+  readonly pid: number;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly adminUrl: string;
+}
+
+const children = new Set<ChildProcess>();
+const childServers: ChildServer[] = [];
+
+/** Runs the fixture and resolves with the server it printed. */
+function startInChild(): Promise<{ child: ChildProcess; server: ChildServer; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fixture], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TENANTKIT_QUIET: '1' },
+  });
+  children.add(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const newline = stdout.indexOf('\n');
+      if (newline >= 0) {
+        const server = JSON.parse(stdout.slice(0, newline)) as ChildServer;
+        childServers.push(server);
+        resolve({ child, server, exited });
+      }
+    });
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`fixture exited (${code ?? signal}) before printing its server:\n${stderr}`)),
+    );
+  });
+}
+
+afterEach(async () => {
+  // Whatever a failed test left behind: kill its children, then let the reaper clean up.
+  for (const child of children) child.kill('SIGKILL');
+  await waitFor(() => children.size === 0, 5_000);
+  await reapOrphanedNativeServers();
+  for (const server of childServers.splice(0)) {
+    if (running(server.pid)) process.kill(server.pid, 'SIGKILL');
+  }
+});
+
+describe('findNativeBinaries', () => {
+  it('finds a directory with initdb, pg_ctl and postgres and reads the version', async () => {
+    const found = await findNativeBinaries('auto');
+    for (const program of ['initdb', 'pg_ctl', 'postgres']) {
+      expect(existsSync(path.join(found.binDir, program))).toBe(true);
+    }
+    expect(found.version).toMatch(/^\d+(\.\d+)?/);
+    expect(found.major).toBe(Number.parseInt(found.version, 10));
+  });
+
+  it('names every place it searched when an explicit directory has no binaries', async () => {
+    const error = await findNativeBinaries(os.tmpdir()).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'TENANTKIT_NATIVE_BINARIES_NOT_FOUND' });
+    expect((error as Error).message).toContain(os.tmpdir());
+  });
+});
+
+describe('startNativeServer', () => {
+  let server: NativeServer | undefined;
+
+  beforeAll(async () => {
+    server = await startNativeServer();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('serves tk_admin over TCP with the test settings', async () => {
+    const s = server!;
+    expect(s.adminUrl).toBe(
+      `postgres://tk_admin:${encodeURIComponent(s.adminPassword)}@127.0.0.1:${s.port}/postgres`,
+    );
+    const [row] = await query<{ fsync: string; version: string; user: string; addr: string | null }>(
+      s.adminUrl,
+      `select current_setting('fsync') as fsync, current_setting('server_version') as version,
+              current_user as "user", host(inet_server_addr()) as addr`,
+    );
+    expect(row).toEqual({ fsync: 'off', version: expect.stringMatching(new RegExp(`^${s.version.replaceAll('.', '\\.')}\\b`)), user: 'tk_admin', addr: '127.0.0.1' });
+    const [shown] = await query<{ fsync: string }>(s.adminUrl, 'SHOW fsync');
+    expect(shown?.fsync).toBe('off');
+    expect(s.major).toBe(Number.parseInt(s.version, 10));
+  });
+
+  it('runs the postmaster as a non-root user', async () => {
+    const s = server!;
+    const { stdout } = await execFileAsync('ps', ['-o', 'user=', '-p', String(s.pid)]);
+    const owner = stdout.trim();
+    if (process.getuid?.() === 0) {
+      expect(owner).not.toBe('root');
+      expect(owner).toBe(s.osUser);
+    } else {
+      expect(owner).toBe(os.userInfo().username);
+      expect(s.osUser).toBeUndefined();
+    }
+  });
+
+  it('creates databases and answers on the socket directory too', async () => {
+    const s = server!;
+    await query(s.adminUrl, 'CREATE DATABASE tk_native_probe');
+    const url = new URL(s.adminUrl);
+    url.pathname = '/tk_native_probe';
+    const [row] = await query<{ db: string }>(url.toString(), 'select current_database() as db');
+    expect(row?.db).toBe('tk_native_probe');
+    expect(existsSync(path.join(s.socketDir, `.s.PGSQL.${s.port}`))).toBe(true);
+  });
+
+  it('stop() shuts the server down and removes its data directory', async () => {
+    const s = server!;
+    expect(existsSync(s.dataDir)).toBe(true);
+    const stateFile = path.join(stateDir, `${s.pid}.json`);
+    expect(existsSync(stateFile)).toBe(true);
+    await s.stop();
+    expect(existsSync(s.dataDir)).toBe(false);
+    expect(existsSync(stateFile)).toBe(false);
+    expect(await portAnswers(s.port)).toBe(false);
+    expect(running(s.pid)).toBe(false);
+    await s.stop();
+  });
+});
+
+describe('start-up failures', () => {
+  it('rejects quickly with the server log when postgres refuses its settings', async () => {
+    const startedAt = Date.now();
+    const error = await startNativeServer({ settings: { shared_buffers: 'nonsense' } }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ServerStartFailedError);
+    const message = (error as Error).message;
+    expect(message).toContain('shared_buffers');
+    expect(message).toContain('server log (last lines)');
+    expect(message).toMatch(/postgres exited with code 1 before accepting connections/);
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    const dataDir = /in (\/\S*tenantkit-pg-\w+)/.exec(message)?.[1];
+    expect(dataDir).toBeDefined();
+    expect(existsSync(dataDir!)).toBe(false);
+  });
+
+  it('rejects options the kit controls itself', async () => {
+    await expect(startNativeServer({ settings: { port: '5432' } })).rejects.toMatchObject({
+      code: 'TENANTKIT_INVALID_OPTION',
+    });
+  });
+});
+
+describe.skipIf(!canRunSourcesInChild)('a process that started a server and then dies', () => {
+  it('by SIGKILL leaves an orphan that reapOrphanedNativeServers() removes', async () => {
+    const { child, server, exited } = await startInChild();
+    child.kill('SIGKILL');
+    await exited;
+    // The postmaster runs in its own process group, so it outlived its owner.
+    expect(running(server.pid)).toBe(true);
+    expect(await query<{ one: number }>(server.adminUrl, 'select 1 as one')).toEqual([{ one: 1 }]);
+    expect(existsSync(path.join(stateDir, `${server.pid}.json`))).toBe(true);
+
+    expect(await reapOrphanedNativeServers()).toBeGreaterThanOrEqual(1);
+    expect(running(server.pid)).toBe(false);
+    expect(existsSync(server.dataDir)).toBe(false);
+    expect(existsSync(path.join(stateDir, `${server.pid}.json`))).toBe(false);
+    expect(await portAnswers(server.port)).toBe(false);
+  });
+
+  it('by SIGTERM stops its server first and still ends with status 143', async () => {
+    const { child, server, exited } = await startInChild();
+    expect(running(server.pid)).toBe(true);
+    child.kill('SIGTERM');
+    const { code, signal } = await exited;
+    // Re-raised, so the process dies of the signal: a shell reports 128 + 15.
+    expect(code ?? 128 + os.constants.signals[signal!]).toBe(143);
+    expect(running(server.pid)).toBe(false);
+    expect(existsSync(server.dataDir)).toBe(false);
+    expect(existsSync(path.join(stateDir, `${server.pid}.json`))).toBe(false);
+    expect(await portAnswers(server.port)).toBe(false);
+  });
+});
