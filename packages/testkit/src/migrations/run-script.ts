@@ -32,7 +32,7 @@ export interface RunScriptOptions {
 /** The directive that, on a script's first line, keeps 'auto' from wrapping it in a transaction. */
 export const NO_TRANSACTION_DIRECTIVE = 'tenantkit:no-transaction';
 
-const DIRECTIVE_RE = /^[ \t]*--[ \t]*tenantkit:no-transaction[ \t]*$/i;
+const DIRECTIVE_RE = /^[ \t]*--[ \t]*tenantkit:no-transaction(?:[ \t].*)?$/i;
 
 /** True when the first line of `sql` is the `-- tenantkit:no-transaction` directive. */
 export function hasNoTransactionDirective(sql: string): boolean {

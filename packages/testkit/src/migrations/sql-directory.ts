@@ -213,16 +213,17 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
       if (!names.some((n) => join(directory, n) === path)) cache.delete(path);
     }
 
-    interface Pending {
-      version: string;
-      number: bigint;
-      title: string;
-      upName?: string;
-      up?: LoadedFile;
-      downName?: string;
-      down?: LoadedFile;
+    interface Named {
+      readonly version: string;
+      readonly title: string;
+      readonly file: LoadedFile;
     }
-    const byNumber = new Map<bigint, Pending>();
+    interface Group {
+      readonly number: bigint;
+      readonly up: Named[];
+      readonly down: Named[];
+    }
+    const groups = new Map<bigint, Group>();
     for (const { fileName, file } of files) {
       if (file === null) continue;
       const match = FILE_RE.exec(fileName);
@@ -235,44 +236,44 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
           `Migration file ${file.path} has version ${version}, which does not fit the bigint version column of ${qualifiedTable} (at most ${BIGINT_MAX}). Use a smaller version, such as a yyyymmddhhmmss timestamp.`,
         );
       }
-      let entry = byNumber.get(number);
-      if (!entry) {
-        entry = { version, number, title };
-        byNumber.set(number, entry);
+      let group = groups.get(number);
+      if (!group) {
+        group = { number, up: [], down: [] };
+        groups.set(number, group);
       }
-      const otherName = direction === 'up' ? entry.upName : entry.downName;
-      if (otherName !== undefined) {
-        throw new MigrationsInvalidError(
-          file.path,
-          `Migration files ${join(directory, otherName)} and ${file.path} are both ${direction} migrations for version ${number}: versions compare as numbers, so they collide. Give one of them a different version.`,
-        );
-      }
-      const pairedName = direction === 'up' ? entry.downName : entry.upName;
-      if (pairedName !== undefined && (entry.version !== version || entry.title !== title)) {
-        throw new MigrationsInvalidError(
-          file.path,
-          `Migration files ${join(directory, pairedName)} and ${file.path} share version ${number} but their names differ, so they do not form an up/down pair. Name both ${entry.version}_${entry.title}.up.sql and ${entry.version}_${entry.title}.down.sql, or give one a different version.`,
-        );
-      }
-      if (direction === 'up') {
-        entry.upName = fileName;
-        entry.up = file;
-      } else {
-        entry.downName = fileName;
-        entry.down = file;
+      (direction === 'up' ? group.up : group.down).push({ version, title, file });
+    }
+
+    const ordered = [...groups.values()].sort((a, b) => (a.number < b.number ? -1 : a.number > b.number ? 1 : 0));
+    for (const group of ordered) {
+      for (const [direction, named] of [['up', group.up], ['down', group.down]] as const) {
+        if (named.length > 1) {
+          throw new MigrationsInvalidError(
+            named[1]?.file.path ?? directory,
+            `Migration files ${named.map((n) => n.file.path).join(' and ')} are all ${direction} migrations for version ${group.number}: versions compare as numbers, so they collide. Give all but one of them a different version.`,
+          );
+        }
       }
     }
 
     const migrations: SqlMigration[] = [];
-    for (const entry of [...byNumber.values()].sort((a, b) => (a.number < b.number ? -1 : a.number > b.number ? 1 : 0))) {
-      if (!entry.up) {
-        const downPath = entry.down?.path ?? join(directory, entry.downName ?? '');
+    for (const group of ordered) {
+      const up = group.up[0];
+      const down = group.down[0];
+      if (!up) {
+        const downPath = down?.file.path ?? directory;
         throw new MigrationsInvalidError(
           downPath,
-          `Migration file ${downPath} has no up migration: ${join(directory, `${entry.version}_${entry.title}.up.sql`)} is missing. Add the up file, or remove the down file.`,
+          `Migration file ${downPath} has no up migration: ${join(directory, `${down?.version ?? group.number}_${down?.title ?? ''}.up.sql`)} is missing. Add the up file, or remove the down file.`,
         );
       }
-      migrations.push({ version: entry.version, number: entry.number, name: entry.title, up: entry.up, down: entry.down });
+      if (down && (down.version !== up.version || down.title !== up.title)) {
+        throw new MigrationsInvalidError(
+          down.file.path,
+          `Migration files ${up.file.path} and ${down.file.path} share version ${group.number} but their names differ, so they do not form an up/down pair. Name the down file ${up.version}_${up.title}.down.sql, or give it a different version.`,
+        );
+      }
+      migrations.push({ version: up.version, number: group.number, name: up.title, up: up.file, down: down?.file });
     }
     if (migrations.length === 0) {
       throw new MigrationsInvalidError(

@@ -4,6 +4,7 @@ import { InsufficientPrivilegesError, RoleConflictError, ServerUnreachableError,
 import { elapsedMs, formatMs, progress } from '../progress.js';
 import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud } from '../roles.js';
 import { quoteIdent, quoteLiteral } from '../sql/ident.js';
+import { Mutex } from '../session/identity.js';
 import { connectPg, describeUrl, withCredentials } from '../session/pg-session.js';
 import type {
   Backend,
@@ -81,7 +82,7 @@ export class ServerBackend implements Backend {
     const url = this.#endpoint.adminUrl;
     this.#maintenanceDb = decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
     try {
-      this.#control = await connectPg(url, `tenantkit control ${this.runId}`);
+      this.#control = serialized(await connectPg(url, `tenantkit control ${this.runId}`));
     } catch (cause) {
       throw new ServerUnreachableError(describeUrl(url), cause);
     }
@@ -270,21 +271,23 @@ export class ServerBackend implements Backend {
   }
 
   /** Fills the pool now and waits for it (warm-up before the first test). */
-  async warm(template: PreparedTemplate): Promise<void> {
+  async warm(template: PreparedTemplate, options: { readonly quiet?: boolean } = {}): Promise<void> {
     const startedAt = performance.now();
     this.#refill(template);
-    await Promise.all([...this.#pending]);
-    progress(`pool warmed: ${this.#ready.get(template.name)?.length ?? 0} clone(s) of ${template.name} in ${formatMs(elapsedMs(startedAt))}`);
+    while (this.#filling > 0) await Promise.allSettled([...this.#pending]);
+    if (!options.quiet) progress(`pool warmed: ${this.#ready.get(template.name)?.length ?? 0} clone(s) of ${template.name} in ${formatMs(elapsedMs(startedAt))}`);
   }
 
-  async createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase> {
+  /** A clone for one test, from the pool unless `pool: false` (then made now, and the pool left alone). */
+  async createDatabase(template: PreparedTemplate, options: { readonly pool?: boolean } = {}): Promise<PhysicalDatabase> {
     if (this.#refillError) {
       const error = this.#refillError;
       this.#refillError = undefined;
       throw error;
     }
-    const name = this.#ready.get(template.name)?.shift() ?? (await this.#clone(template));
-    this.#refill(template);
+    const usePool = options.pool ?? true;
+    const name = (usePool ? this.#ready.get(template.name)?.shift() : undefined) ?? (await this.#clone(template));
+    if (usePool) this.#refill(template);
     return {
       name,
       urlFor: (identity) => this.#urlFor(identity, name),
@@ -310,10 +313,15 @@ export class ServerBackend implements Backend {
     return rows.map((row) => row.datname);
   }
 
+  /** Resolves when no clone or drop is running in the background. */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.idle();
     const control = this.#control;
     if (control) {
       for (const names of this.#ready.values()) {
@@ -328,4 +336,14 @@ export class ServerBackend implements Backend {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** One connection shared by the foreground and the pool's background work: one statement at a time. */
+function serialized(session: OpenSession): OpenSession {
+  const mutex = new Mutex();
+  return {
+    query: (sql, params) => mutex.run(() => session.query(sql, params)),
+    exec: (sql) => mutex.run(() => session.exec(sql)),
+    close: () => mutex.run(() => session.close()),
+  };
 }

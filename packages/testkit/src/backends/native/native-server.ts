@@ -559,7 +559,7 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
   if (user) await assertBinariesUsable(binaries, user);
   const pg = await importPeer<PgModule>('pg', 'Backend "native"');
 
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), DATA_DIR_PREFIX));
+  const dataDir = await mkdtemp(path.join(process.env.TK_PROBE_DIR ?? os.tmpdir(), DATA_DIR_PREFIX));
   const pgData = path.join(dataDir, 'pgdata');
   const socketDir = path.join(dataDir, 'socket');
   const logFile = path.join(dataDir, 'postgres.log');

@@ -65,6 +65,8 @@ export class PgliteBackend implements Backend {
   /** The dump each new instance is restored from, read once per process. */
   readonly #snapshots = new Map<string, Blob>();
   readonly #open = new Set<PGliteInstance>();
+  /** The instance that proved a cached snapshot loads, handed to the first database. */
+  readonly #spare = new Map<string, PGliteInstance>();
 
   constructor(options: PgliteBackendOptions = {}) {
     this.#cacheDir = options.cacheDir ?? process.env.TENANTKIT_CACHE_DIR ?? defaultCacheDir();
@@ -100,7 +102,7 @@ export class PgliteBackend implements Backend {
         // A snapshot that does not load is rebuilt rather than failing the run.
         const probe = await this.#newInstance(snapshot);
         await probe.query('SELECT 1');
-        await this.#closeInstance(probe);
+        this.#spare.set(spec.key, probe);
         this.#snapshots.set(spec.key, snapshot);
         return { name, key: spec.key, built: false, migrations: (await spec.migrator.list()).length, ms: elapsedMs(startedAt) };
       } catch (cause) {
@@ -145,7 +147,9 @@ export class PgliteBackend implements Backend {
   async createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase> {
     const snapshot = this.#snapshots.get(template.key);
     if (!snapshot) throw new Error(`PGlite template ${template.name} was not prepared in this process`);
-    const instance = await this.#newInstance(snapshot);
+    const spare = this.#spare.get(template.key);
+    this.#spare.delete(template.key);
+    const instance = spare ?? (await this.#newInstance(snapshot));
     const session = sessionOf(instance);
     const name = `pglite-${template.key}-${randomUUID().slice(0, 8)}`;
     return {
@@ -169,6 +173,7 @@ export class PgliteBackend implements Backend {
   }
 
   async stop(): Promise<void> {
+    this.#spare.clear();
     await Promise.all([...this.#open].map((instance) => this.#closeInstance(instance)));
   }
 

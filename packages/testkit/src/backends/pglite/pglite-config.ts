@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 /** The session user of every PGlite instance: always a superuser. */
 export const PGLITE_SESSION_USER = 'postgres';
@@ -21,7 +21,8 @@ export function defaultCacheDir(cwd = process.cwd()): string {
 /** The installed PGlite's version: a snapshot made by one version is not loaded by another. */
 export async function pgliteVersion(): Promise<string> {
   try {
-    const entry = fileURLToPath(import.meta.resolve('@electric-sql/pglite'));
+    // createRequire resolves the same way under every test runner's module loader.
+    const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
     let dir = dirname(entry);
     for (let i = 0; i < 5; i++) {
       const manifest = join(dir, 'package.json');

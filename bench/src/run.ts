@@ -1,0 +1,215 @@
+// pnpm bench: measures what a test waits for, side by side in one run, and writes results/latest.json.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { type ServerBackend, sqlDirectory, startKit } from '@tenantkit/testkit';
+import pg from 'pg';
+import { writeBenchMigrations } from './schema.ts';
+
+process.env.TENANTKIT_QUIET ??= '1';
+delete process.env.TENANTKIT_BACKEND;
+
+interface Stat {
+  p50: number;
+  p95: number;
+  n: number;
+}
+
+function stat(samples: number[]): Stat {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  const median = sorted.length % 2 ? at(0.5) : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  return { p50: round(median), p95: round(at(0.95)), n: sorted.length };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const startedAt = performance.now();
+  await fn();
+  return performance.now() - startedAt;
+}
+
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
+const SLOW_ITERATIONS = Number(process.env.BENCH_SLOW_ITERATIONS ?? 5);
+
+const work = await mkdtemp(join(tmpdir(), 'tenantkit-bench-'));
+const migrationsDir = join(work, 'migrations');
+const migrationCount = await writeBenchMigrations(migrationsDir);
+const migrator = sqlDirectory(migrationsDir);
+const cacheDir = join(work, 'cache');
+
+async function benchServer() {
+  const kit = await startKit({ backend: 'native', migrations: migrationsDir, poolSize: 2 });
+  const backend = kit.backend as ServerBackend;
+  const admin = new pg.Client({ connectionString: backend.adminUrl });
+  await admin.connect();
+  try {
+    const acquire: number[] = [];
+    const firstQuery: number[] = [];
+    const clone: number[] = [];
+    const raw: number[] = [];
+    const naive: number[] = [];
+    for (let i = 0; i < ITERATIONS; i++) {
+      // A test's own run time lets the pool refill in the background; model it by waiting for it.
+      await backend.warm(kit.template, { quiet: true });
+      let db: Awaited<ReturnType<typeof kit.acquire>> | undefined;
+      acquire.push(await timed(async () => (db = await kit.acquire())));
+      firstQuery.push(await timed(() => db!.query('SELECT 1')));
+      await db!.release();
+
+      await backend.idle();
+      let physical: Awaited<ReturnType<typeof backend.createDatabase>> | undefined;
+      clone.push(await timed(async () => (physical = await backend.createDatabase(kit.template, { pool: false }))));
+      await physical!.dispose({ keep: false });
+
+      await backend.idle();
+      const name = `bench_raw_${i}`;
+      raw.push(await timed(() => admin.query(`CREATE DATABASE ${name} TEMPLATE ${kit.template.name} STRATEGY FILE_COPY`)));
+      await admin.query(`DROP DATABASE ${name}`);
+    }
+    for (let i = 0; i < Math.max(SLOW_ITERATIONS, 10); i++) {
+      const name = `bench_naive_${i}`;
+      naive.push(
+        await timed(async () => {
+          await admin.query(`CREATE DATABASE ${name}`);
+          const url = new URL(backend.adminUrl);
+          url.pathname = `/${name}`;
+          const client = new pg.Client({ connectionString: url.toString() });
+          await client.connect();
+          const session = { query: (sql: string, params?: readonly unknown[]) => client.query(sql, params as unknown[]).then((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 })), exec: async (sql: string) => void (await client.query(sql)) };
+          await migrator.up({ session, role: 'tk_admin' });
+          await client.end();
+        }),
+      );
+      await admin.query(`DROP DATABASE ${name}`);
+    }
+    return {
+      version: backend.serverVersion,
+      acquire: stat(acquire),
+      firstQuery: stat(firstQuery),
+      clone: stat(clone),
+      raw: stat(raw),
+      naive: stat(naive),
+    };
+  } finally {
+    await admin.end();
+    await kit.stop();
+  }
+}
+
+async function benchPglite() {
+  const kit = await startKit({ backend: 'pglite', migrations: migrationsDir, cacheDir });
+  const version = kit.backend.serverVersion;
+  const reset: number[] = [];
+  try {
+    for (let i = 0; i < ITERATIONS * 3; i++) {
+      let spent = 0;
+      const startedAt = performance.now();
+      const db = await kit.acquire();
+      spent += performance.now() - startedAt;
+      await db.query(`INSERT INTO tenants (name) VALUES ('bench')`);
+      spent += await timed(() => db.release());
+      reset.push(spent);
+    }
+  } finally {
+    await kit.stop();
+  }
+  const snapshotFile = (await import('node:fs/promises')).readdir(cacheDir).then((files) => join(cacheDir, files.find((f) => f.endsWith('.tar.gz'))!));
+  const file = await snapshotFile;
+  const workerStart: number[] = [];
+  const naive: number[] = [];
+  for (let i = 0; i < SLOW_ITERATIONS; i++) {
+    let instance: PGlite | undefined;
+    workerStart.push(
+      await timed(async () => {
+        instance = new PGlite({ loadDataDir: new Blob([await readFile(file)]) });
+        await instance.query('SELECT 1');
+      }),
+    );
+    await instance!.close();
+    naive.push(
+      await timed(async () => {
+        instance = new PGlite();
+        const session = { query: (sql: string, params?: readonly unknown[]) => instance!.query(sql, params as unknown[]).then((r) => ({ rows: r.rows as Record<string, unknown>[], rowCount: r.affectedRows ?? 0 })), exec: async (sql: string) => void (await instance!.exec(sql)) };
+        await migrator.up({ session, role: 'postgres' });
+      }),
+    );
+    await instance!.close();
+  }
+  const row = await (async () => {
+    const probe = new PGlite();
+    const { rows } = await probe.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
+    await probe.close();
+    return rows[0]!.v;
+  })();
+  return { version, postgres: row, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
+}
+
+const server = await benchServer();
+const pglite = await benchPglite();
+await rm(work, { recursive: true, force: true });
+
+const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+const results = {
+  generatedAt: new Date().toISOString(),
+  schema: { tables: 30, migrations: migrationCount },
+  versions: { node: process.versions.node, postgres: server.version, pglite: pglite.version, pglitePostgres: pglite.postgres },
+  server: {
+    acquireP50Ms: server.acquire.p50,
+    acquireP95Ms: server.acquire.p95,
+    firstQueryP50Ms: server.firstQuery.p50,
+    firstQueryP95Ms: server.firstQuery.p95,
+    cloneP50Ms: server.clone.p50,
+    cloneP95Ms: server.clone.p95,
+    rawCreateDbP50Ms: server.raw.p50,
+    rawCreateDbP95Ms: server.raw.p95,
+    naiveMigrateP50Ms: server.naive.p50,
+    naiveMigrateP95Ms: server.naive.p95,
+  },
+  pglite: {
+    workerStartP50Ms: pglite.workerStart.p50,
+    workerStartP95Ms: pglite.workerStart.p95,
+    naiveBootMigrateP50Ms: pglite.naive.p50,
+    naiveBootMigrateP95Ms: pglite.naive.p95,
+    perTestResetP50Ms: pglite.reset.p50,
+    perTestResetP95Ms: pglite.reset.p95,
+  },
+  samples: { server: server.acquire.n, serverNaive: server.naive.n, pgliteReset: pglite.reset.n, pgliteSlow: pglite.workerStart.n },
+  ratios: {
+    acquireToRawClone: ratio(server.acquire.p50, server.raw.p50),
+    cloneToRawClone: ratio(server.clone.p50, server.raw.p50),
+    naiveToAcquire: ratio(server.naive.p50, server.acquire.p50),
+    pgliteWorkerStartToBootMigrate: ratio(pglite.workerStart.p50, pglite.naive.p50),
+  },
+};
+const targets = {
+  'acquisition <= 0.25x raw clone': results.ratios.acquireToRawClone <= 0.25,
+  'clone <= 1.3x raw clone': results.ratios.cloneToRawClone <= 1.3,
+  'naive >= 5x acquisition': results.ratios.naiveToAcquire >= 5,
+  'PGlite per-test reset <= 2 ms': results.pglite.perTestResetP50Ms <= 2,
+  'PGlite worker start <= 0.5x boot+migrate': results.ratios.pgliteWorkerStartToBootMigrate <= 0.5,
+};
+const output = { ...results, targets };
+const target = new URL('../results/latest.json', import.meta.url);
+await writeFile(target, `${JSON.stringify(output, null, 2)}\n`);
+
+const rows: [string, number, number][] = [
+  ['server.acquire', server.acquire.p50, server.acquire.p95],
+  ['server.firstQuery', server.firstQuery.p50, server.firstQuery.p95],
+  ['server.clone', server.clone.p50, server.clone.p95],
+  ['server.rawCreateDb', server.raw.p50, server.raw.p95],
+  ['server.naiveMigrate', server.naive.p50, server.naive.p95],
+  ['pglite.workerStart', pglite.workerStart.p50, pglite.workerStart.p95],
+  ['pglite.naiveBootMigrate', pglite.naive.p50, pglite.naive.p95],
+  ['pglite.perTestReset', pglite.reset.p50, pglite.reset.p95],
+];
+console.log(`tenantkit bench: ${results.schema.tables} tables, ${migrationCount} migrations; node ${process.versions.node}, ${server.version}, ${pglite.version} (PG ${pglite.postgres})`);
+console.log(`${'metric'.padEnd(26)}${'p50 ms'.padStart(10)}${'p95 ms'.padStart(10)}`);
+for (const [name, p50, p95] of rows) console.log(`${name.padEnd(26)}${p50.toFixed(3).padStart(10)}${p95.toFixed(3).padStart(10)}`);
+for (const [name, value] of Object.entries(results.ratios)) console.log(`${name.padEnd(34)}${String(value).padStart(8)}`);
+for (const [name, met] of Object.entries(targets)) console.log(`${met ? 'met    ' : 'MISSED '} ${name}`);
+console.log(`written to ${target.pathname}`);

@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const COMMANDS = [
+  ['audit', 'prove cross-tenant isolation and audit the catalog for RLS holes'],
+  ['seed', 'seed a database with deterministic multi-tenant data'],
+  ['migrations check', 'run every migration up, down and up again'],
+] as const;
+
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+function usage(): string {
+  return [
+    'Usage: tenantkit <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map(([name, what]) => `  ${name.padEnd(18)}${what}`),
+    '',
+    'Options:',
+    '  --help            show this help',
+    '  --version         print the version',
+  ].join('\n');
+}
+
+/** Runs the CLI on argv (without node and the script) and returns what it would print and its exit code. */
+export async function runCli(argv: readonly string[]): Promise<CliResult> {
+  const [command] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    return { code: command === undefined ? 2 : 0, stdout: command === undefined ? '' : `${usage()}\n`, stderr: command === undefined ? `${usage()}\n` : '' };
+  }
+  if (command === '--version' || command === '-v') return { code: 0, stdout: `${version()}\n`, stderr: '' };
+  const known = COMMANDS.find(([name]) => name.split(' ')[0] === command);
+  if (known) {
+    return {
+      code: 2,
+      stdout: '',
+      stderr: `tenantkit ${known[0]} is not available in tenantkit ${version()} yet: it ships with @tenantkit/${command === 'audit' ? 'rls-assert' : command === 'seed' ? 'fixtures' : 'testkit'} in a later release. Use @tenantkit/testkit directly for now.\n`,
+    };
+  }
+  return { code: 2, stdout: '', stderr: `tenantkit: unknown command "${command}".\n\n${usage()}\n` };
+}
