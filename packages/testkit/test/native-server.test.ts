@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import module from 'node:module';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -220,6 +220,30 @@ describe('start-up failures', () => {
     expect(Date.now() - startedAt).toBeLessThan(15_000);
     const dataDir = /in (\/\S*tenantkit-pg-\w+)/.exec(message)?.[1];
     expect(dataDir).toBeDefined();
+    expect(existsSync(dataDir!)).toBe(false);
+  });
+
+  it('names the port when it is already taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      const error = await startNativeServer({ port }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ServerStartFailedError);
+      expect((error as Error).message).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect((error as Error).message).toContain('Address already in use');
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('gives up after startTimeoutMs instead of waiting', async () => {
+    const startedAt = Date.now();
+    const error = await startNativeServer({ startTimeoutMs: 200 }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ServerStartFailedError);
+    expect((error as Error).message).toMatch(/within 200 ms; raise startTimeoutMs/);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    const dataDir = /in (\/\S*tenantkit-pg-\w+)/.exec((error as Error).message)?.[1];
     expect(existsSync(dataDir!)).toBe(false);
   });
 

@@ -124,6 +124,7 @@ async function embeddedCandidates(log: SearchLog): Promise<Candidate[]> {
   bases.push(pathToFileURL(path.join(process.cwd(), 'package.json')).href);
 
   const seen = new Set<string>();
+  const candidates: Candidate[] = [];
   for (const base of bases) {
     let entry: string;
     try {
@@ -136,17 +137,14 @@ async function embeddedCandidates(log: SearchLog): Promise<Candidate[]> {
     try {
       const mod = (await import(pathToFileURL(entry).href)) as EmbeddedPlatformModule;
       const postgres = mod.postgres ?? mod.default?.postgres;
-      if (typeof postgres !== 'string') {
-        log.add(`package ${pkg}`, `it exports no "postgres" path`);
-        continue;
-      }
-      return [{ dir: path.dirname(postgres), source: 'embedded' }];
+      if (typeof postgres === 'string') candidates.push({ dir: path.dirname(postgres), source: 'embedded' });
+      else log.add(`package ${pkg} at ${entry}`, 'it exports no "postgres" path');
     } catch (error) {
-      log.add(`package ${pkg}`, `import failed: ${errorText(error)}`);
+      log.add(`package ${pkg} at ${entry}`, `import failed: ${errorText(error)}`);
     }
   }
   if (seen.size === 0) log.add(`package ${pkg}`, 'not installed');
-  return [];
+  return candidates;
 }
 
 async function pathCandidates(log: SearchLog): Promise<Candidate[]> {

@@ -508,14 +508,22 @@ async function waitReady(pg: PgModule, url: string, exited: Promise<Exit>, deadl
       application_name: 'tenantkit-native-ready',
     });
     client.on('error', () => {});
-    try {
+    const attempt = (async (): Promise<true> => {
       await client.connect();
       try {
         await client.query('select 1');
       } finally {
         await client.end().catch(() => {});
       }
-      return { kind: 'ready' };
+      return true;
+    })();
+    try {
+      // Something else on the port may accept and never answer: the child's exit settles it sooner.
+      const outcome = await Promise.race([attempt, exited]);
+      if (outcome === true) return { kind: 'ready' };
+      attempt.catch(() => {});
+      void client.end().catch(() => {});
+      continue;
     } catch (error) {
       // Refused while binding, 57P03 while starting up: both mean "not yet".
       lastError = reasonOf(error);
@@ -695,7 +703,10 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
         const attemptLog = await readLogTail(logFile, Number.MAX_SAFE_INTEGER, logOffset);
         if (ADDRESS_IN_USE.test(attemptLog)) {
           if (resolved.port !== undefined) {
-            await fail(`port ${port} on ${HOST} is already in use. Choose another port, or leave the port option out to use a free one`, await readLogTail(logFile));
+            await fail(
+              `port ${port} on ${HOST} is already in use. Choose another port, or leave the port option out to use a free one`,
+              attemptLog.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n'),
+            );
           }
           if (attempt < 2) {
             postmaster = undefined;
@@ -703,7 +714,10 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
             continue;
           }
         }
-        await fail(`${describeExit('postgres', readiness.exit)} before accepting connections; the log shows why`, await readLogTail(logFile));
+        await fail(
+          `${describeExit('postgres', readiness.exit)} before accepting connections; the log shows why`,
+          (await readLogTail(logFile, LOG_TAIL_LINES, logOffset)) || (await readLogTail(logFile)),
+        );
       }
     }
   } catch (error) {
