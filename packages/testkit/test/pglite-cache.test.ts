@@ -18,7 +18,7 @@ describe('the PGlite snapshot cache', () => {
     await first.stop();
     expect(first.template.built).toBe(true);
     const files = await readdir(cacheDir);
-    expect(files).toEqual([expect.stringMatching(/^pglite-\d+\.\d+\.\d+-[0-9a-f]{16}\.tar\.gz$/)]);
+    expect(files).toEqual([expect.stringMatching(/^pglite-\d+\.\d+\.\d+-[0-9a-f]{16}\.tar$/)]);
     await using second = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir });
     expect(second.template.built).toBe(false);
     await using db = await second.acquire();

