@@ -205,7 +205,9 @@ describe('isTransactionControl', () => {
 
   it('tells opening from closing statements', () => {
     expect(transactionControlKind('start transaction')).toBe('begin');
-    expect(transactionControlKind('end')).toBe('end');
+    expect(transactionControlKind('end')).toBe('commit');
+    expect(transactionControlKind('rollback work')).toBe('rollback');
+    expect(transactionControlKind('abort')).toBe('rollback');
     expect(transactionControlKind('select')).toBeNull();
   });
 });

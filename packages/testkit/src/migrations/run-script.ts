@@ -157,7 +157,7 @@ export async function runScript(session: Session, script: SqlScript, opts: RunSc
     if (!wrap) {
       const kind = transactionControlKind(statement.text);
       if (kind === 'begin') transactionOpen = true;
-      else if (kind === 'end') transactionOpen = false;
+      else if (kind !== null) transactionOpen = false;
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Session } from '../queryable.js';
 import type { IdentityName } from '../backends/backend.js';
+import { type TransactionControl, splitStatements, transactionControlKind } from '../sql/split.js';
 
 /** One of the three ways a test talks to its database. */
 export interface Identity extends Session {
@@ -41,19 +42,11 @@ export class Mutex {
   }
 }
 
-const TRANSACTION_CONTROL = /^\s*(?:(begin|start\s+transaction)(?!\s+atomic)\b|(commit|end)\b(?!\s+prepared)|(rollback|abort)\b(?!\s+(?:to|prepared)\b))/i;
-
-export type TransactionControl = 'begin' | 'commit' | 'rollback' | undefined;
-
-/** Classifies a single statement sent by tested code as transaction control. */
-export function transactionControlOf(sql: string): TransactionControl {
-  const text = sql.replace(/^(?:\s*--[^\n]*\n|\s*\/\*[\s\S]*?\*\/)*/, '').replace(/;\s*$/, '');
-  if (text.includes(';')) return undefined;
-  const match = TRANSACTION_CONTROL.exec(text);
-  if (!match) return undefined;
-  if (match[1]) return 'begin';
-  if (match[2]) return 'commit';
-  return 'rollback';
+/** Classifies SQL sent by tested code: a single BEGIN/COMMIT/ROLLBACK, or anything else. */
+export function transactionControlOf(sql: string): TransactionControl | undefined {
+  const statements = splitStatements(sql);
+  if (statements.length !== 1) return undefined;
+  return transactionControlKind(statements[0]!.text) ?? undefined;
 }
 
 const ROLE_CHANGE =

@@ -308,7 +308,7 @@ export function indexOfCharPosition(text: string, position: number): number {
 }
 
 /** What a transaction control statement does to the session's transaction. */
-export type TransactionControl = 'begin' | 'end';
+export type TransactionControl = 'begin' | 'commit' | 'rollback';
 
 /**
  * Classifies a statement as transaction control: 'begin' for BEGIN / START TRANSACTION, 'end' for
@@ -326,16 +326,17 @@ export function transactionControlKind(statementText: string): TransactionContro
       return second?.word === 'transaction' ? 'begin' : null;
     case 'commit':
     case 'end':
+      return 'commit';
     case 'abort':
-      return 'end';
+      return 'rollback';
     case 'prepare':
-      return second?.word === 'transaction' ? 'end' : null;
+      return second?.word === 'transaction' ? 'commit' : null;
     case 'rollback': {
       if (second?.word === 'to') return null;
       if (second?.word === 'work' || second?.word === 'transaction') {
         if (nextWord(statementText, second.end)?.word === 'to') return null;
       }
-      return 'end';
+      return 'rollback';
     }
     default:
       return null;
