@@ -3,7 +3,8 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { type ServerBackend, sqlDirectory, startKit } from '@tenantkit/testkit';
+import { seedTenants } from '@tenantkit/fixtures';
+import { type Kit, type ServerBackend, sqlDirectory, startKit } from '@tenantkit/testkit';
 import pg from 'pg';
 import { writeBenchMigrations } from './schema.ts';
 
@@ -41,6 +42,24 @@ const migrationsDir = join(work, 'migrations');
 const migrationCount = await writeBenchMigrations(migrationsDir);
 const migrator = sqlDirectory(migrationsDir);
 const cacheDir = join(work, 'cache');
+
+const SEED_ITERATIONS = Number(process.env.BENCH_SEED_ITERATIONS ?? 7);
+
+/** Rows per second seeding 2 tenants x 10 rows into every table, each run on a fresh database. */
+async function benchSeeding(kit: Kit): Promise<{ rowsPerSec: Stat; rows: number }> {
+  const rates: number[] = [];
+  let rows = 0;
+  for (let i = 0; i < SEED_ITERATIONS; i++) {
+    const db = await kit.acquire();
+    const startedAt = performance.now();
+    const world = await seedTenants(db, { tenants: 2, rowsPerTable: 10, seed: i });
+    const ms = performance.now() - startedAt;
+    rows = world.tables.reduce((sum, table) => sum + table.rows, 0);
+    rates.push((rows / ms) * 1000);
+    await db.release();
+  }
+  return { rowsPerSec: stat(rates), rows };
+}
 
 async function benchServer() {
   const kit = await startKit({ backend: 'native', migrations: migrationsDir, poolSize: 2 });
@@ -87,8 +106,10 @@ async function benchServer() {
       );
       await admin.query(`DROP DATABASE ${name}`);
     }
+    const seeding = await benchSeeding(kit);
     return {
       version: backend.serverVersion,
+      seeding,
       acquire: stat(acquire),
       firstQuery: stat(firstQuery),
       clone: stat(clone),
@@ -105,6 +126,7 @@ async function benchPglite() {
   const kit = await startKit({ backend: 'pglite', migrations: migrationsDir, cacheDir });
   const version = kit.backend.serverVersion;
   const reset: number[] = [];
+  let seeding: Awaited<ReturnType<typeof benchSeeding>>;
   try {
     for (let i = 0; i < ITERATIONS * 3; i++) {
       let spent = 0;
@@ -115,6 +137,7 @@ async function benchPglite() {
       spent += await timed(() => db.release());
       reset.push(spent);
     }
+    seeding = await benchSeeding(kit);
   } finally {
     await kit.stop();
   }
@@ -145,7 +168,7 @@ async function benchPglite() {
     await probe.close();
     return rows[0]!.v;
   })();
-  return { version, postgres: row, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
+  return { version, postgres: row, seeding, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
 }
 
 const server = await benchServer();
@@ -177,6 +200,13 @@ const results = {
     perTestResetP50Ms: pglite.reset.p50,
     perTestResetP95Ms: pglite.reset.p95,
   },
+  fixtures: {
+    rowsSeeded: server.seeding.rows,
+    rowsPerSecNative: Math.round(server.seeding.rowsPerSec.p50),
+    rowsPerSecNativeP95: Math.round(server.seeding.rowsPerSec.p95),
+    rowsPerSecPglite: Math.round(pglite.seeding.rowsPerSec.p50),
+    rowsPerSecPgliteP95: Math.round(pglite.seeding.rowsPerSec.p95),
+  },
   samples: { server: server.acquire.n, serverNaive: server.naive.n, pgliteReset: pglite.reset.n, pgliteSlow: pglite.workerStart.n },
   ratios: {
     acquireToRawClone: ratio(server.acquire.p50, server.raw.p50),
@@ -191,6 +221,8 @@ const targets = {
   'naive >= 5x acquisition': results.ratios.naiveToAcquire >= 5,
   'PGlite per-test reset <= 2 ms': results.pglite.perTestResetP50Ms <= 2,
   'PGlite worker start <= 0.5x boot+migrate': results.ratios.pgliteWorkerStartToBootMigrate <= 0.5,
+  'seeding >= 5,000 rows/s native': results.fixtures.rowsPerSecNative >= 5000,
+  'seeding >= 2,000 rows/s PGlite': results.fixtures.rowsPerSecPglite >= 2000,
 };
 const output = { ...results, targets };
 const target = new URL('../results/latest.json', import.meta.url);
@@ -209,6 +241,7 @@ const rows: [string, number, number][] = [
 console.log(`tenantkit bench: ${results.schema.tables} tables, ${migrationCount} migrations; node ${process.versions.node}, ${server.version}, ${pglite.version} (PG ${pglite.postgres})`);
 console.log(`${'metric'.padEnd(26)}${'p50 ms'.padStart(10)}${'p95 ms'.padStart(10)}`);
 for (const [name, p50, p95] of rows) console.log(`${name.padEnd(26)}${p50.toFixed(3).padStart(10)}${p95.toFixed(3).padStart(10)}`);
+console.log(`fixtures: seeding ${results.fixtures.rowsSeeded} rows: ${results.fixtures.rowsPerSecNative} rows/s native, ${results.fixtures.rowsPerSecPglite} rows/s PGlite (medians)`);
 for (const [name, value] of Object.entries(results.ratios)) console.log(`${name.padEnd(34)}${String(value).padStart(8)}`);
 for (const [name, met] of Object.entries(targets)) console.log(`${met ? 'met    ' : 'MISSED '} ${name}`);
 console.log(`written to ${target.pathname}`);

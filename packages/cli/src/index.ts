@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { seedCommand } from './commands/seed.js';
 
 export interface CliResult {
   readonly code: number;
@@ -37,12 +38,13 @@ export async function runCli(argv: readonly string[]): Promise<CliResult> {
     return { code: command === undefined ? 2 : 0, stdout: command === undefined ? '' : `${usage()}\n`, stderr: command === undefined ? `${usage()}\n` : '' };
   }
   if (command === '--version' || command === '-v') return { code: 0, stdout: `${version()}\n`, stderr: '' };
+  if (command === 'seed') return seedCommand(argv.slice(1));
   const known = COMMANDS.find(([name]) => name.split(' ')[0] === command);
   if (known) {
     return {
       code: 2,
       stdout: '',
-      stderr: `tenantkit ${known[0]} is not available in tenantkit ${version()} yet: it ships with @tenantkit/${command === 'audit' ? 'rls-assert' : command === 'seed' ? 'fixtures' : 'testkit'} in a later release. Use @tenantkit/testkit directly for now.\n`,
+      stderr: `tenantkit ${known[0]} is not available in tenantkit ${version()} yet: it ships with @tenantkit/${command === 'audit' ? 'rls-assert' : 'testkit'} in a later release.\n`,
     };
   }
   return { code: 2, stdout: '', stderr: `tenantkit: unknown command "${command}".\n\n${usage()}\n` };

@@ -48,8 +48,8 @@ export interface NativeBackendOptions {
 export interface KitOptions {
   /** A Migrator, a directory of golang-migrate style SQL files, or nothing with `schema`. */
   readonly migrations?: Migrator | string | URL;
-  /** A schema as an SQL file path/URL or SQL text (used when there are no migrations). */
-  readonly schema?: string | URL;
+  /** A schema as SQL file path(s)/URL(s) or SQL text (used when there are no migrations). */
+  readonly schema?: string | URL | readonly (string | URL)[];
   /** Default 'pglite'; TENANTKIT_BACKEND overrides. */
   readonly backend?: BackendKind;
   readonly isolation?: IsolationMode;

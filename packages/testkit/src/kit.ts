@@ -9,9 +9,11 @@ import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
 import { urlEndpoint } from './backends/url/url-backend.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
 import { DatabaseReleasedError, InvalidOptionError, UnknownBackendError } from './errors.js';
+import { type SequenceState, captureSequences, restoreMovedSequences } from './isolation/sequences.js';
 import { type TruncatePlan, applyTruncatePlan, captureTruncatePlan } from './isolation/truncate.js';
 import type { Migrator } from './migrations/migrator.js';
 import { schemaFile, schemaSql } from './migrations/schema.js';
+import { schemaFiles } from './migrations/schema-files.js';
 import { sqlDirectory } from './migrations/sql-directory.js';
 import { progress } from './progress.js';
 import { ServerBackend, type ServerEndpoint } from './server/server-backend.js';
@@ -70,6 +72,7 @@ export function resolveMigrator(options: KitOptions): Migrator {
   }
   if (schema !== undefined) {
     if (schema instanceof URL) return schemaFile(schema);
+    if (typeof schema !== 'string') return schemaFiles(schema);
     const looksLikeFile = !/[\n;]/.test(schema) && (schema.endsWith('.sql') || existsSync(schema));
     return looksLikeFile ? schemaFile(schema) : schemaSql(schema);
   }
@@ -123,6 +126,8 @@ interface WorkerDatabase {
   readonly physical: PhysicalDatabase;
   readonly admin: Awaited<ReturnType<PhysicalDatabase['open']>>;
   readonly truncatePlan: TruncatePlan | undefined;
+  /** Transaction isolation: sequences as migrated, since nextval() is not undone by ROLLBACK. */
+  readonly sequences: readonly SequenceState[];
 }
 
 export async function startKit(options: KitOptions = {}): Promise<Kit> {
@@ -168,7 +173,8 @@ class KitImpl implements Kit {
       const physical = await this.backend.createDatabase(this.template);
       const admin = await physical.open('admin');
       const truncatePlan = this.isolation === 'truncate' ? await captureTruncatePlan(admin) : undefined;
-      return { physical, admin, truncatePlan };
+      const sequences = this.isolation === 'transaction' ? await captureSequences(admin) : [];
+      return { physical, admin, truncatePlan, sequences };
     })();
     return this.#worker;
   }
@@ -217,9 +223,9 @@ class KitImpl implements Kit {
       }
       await identities.close();
       if (inTestTransaction) {
-        await adminSession!.exec('ROLLBACK');
-        await adminSession!.exec('RESET ROLE');
+        await adminSession!.exec('ROLLBACK; RESET ROLE');
         identities.resetAfterRollback();
+        await restoreMovedSequences(adminSession!, worker!.sequences);
       } else if (this.isolation === 'truncate' && worker?.truncatePlan) {
         await adminSession?.exec('RESET ROLE');
         await applyTruncatePlan(worker.admin, worker.truncatePlan);

@@ -174,6 +174,10 @@ describe.each(backends)('backend $label', (expected) => {
     }
     await using after = await txKit.acquire();
     expect((await after.query('SELECT * FROM documents')).rows).toHaveLength(0);
+    // nextval() survives ROLLBACK; the kit puts sequences back so ids do not depend on test order.
+    await seed(after);
+    const { rows } = await after.query<{ min: string | number }>('SELECT min(document_id) AS min FROM documents');
+    expect(Number(rows[0]?.min)).toBe(1);
   });
 
   test('isolation "truncate": tables emptied, migration rows and sequences restored', async () => {

@@ -1,4 +1,5 @@
 import type { Session } from '../queryable.js';
+import { type SequenceState, USER_SCHEMAS, captureSequences, restoreSequencesSql } from './sequences.js';
 import { quoteIdent, quoteQualified } from '../sql/ident.js';
 
 interface TableRow {
@@ -8,24 +9,12 @@ interface TableRow {
   columns: string[];
 }
 
-interface SequenceRow {
-  schema: string;
-  name: string;
-  last_value: string | null;
-  is_called: boolean;
-}
-
-/**
- * What `truncate` isolation restores after each test: every user table is emptied, then the rows
- * the migrations put there (lookup data, a platform account) are written back and sequences rewound.
- */
 export interface TruncatePlan {
   readonly tables: readonly string[];
   readonly restore: readonly { readonly table: string; readonly columns: readonly string[]; readonly rows: unknown }[];
-  readonly sequences: readonly { readonly sequence: string; readonly lastValue: string | null; readonly isCalled: boolean }[];
+  readonly sequences: readonly SequenceState[];
 }
 
-const USER_SCHEMAS = `n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'`;
 
 export async function captureTruncatePlan(admin: Session): Promise<TruncatePlan> {
   const { rows: tables } = await admin.query<TableRow>(`
@@ -45,20 +34,7 @@ export async function captureTruncatePlan(admin: Session): Promise<TruncatePlan>
       restore.push({ table: qualified, columns: table.columns, rows: data });
     }
   }
-  const { rows: sequences } = await admin.query<SequenceRow>(`
-    SELECT s.schemaname AS schema, s.sequencename AS name, s.last_value::text AS last_value,
-           s.last_value IS NOT NULL AS is_called
-      FROM pg_sequences s JOIN pg_namespace n ON n.nspname = s.schemaname
-     WHERE ${USER_SCHEMAS}`);
-  return {
-    tables: tables.map((table) => quoteQualified(table.schema, table.name)),
-    restore,
-    sequences: sequences.map((row) => ({
-      sequence: quoteQualified(row.schema, row.name),
-      lastValue: row.last_value,
-      isCalled: row.is_called,
-    })),
-  };
+  return { tables: tables.map((table) => quoteQualified(table.schema, table.name)), restore, sequences: await captureSequences(admin) };
 }
 
 export async function applyTruncatePlan(admin: Session, plan: TruncatePlan): Promise<void> {
@@ -74,11 +50,8 @@ export async function applyTruncatePlan(admin: Session, plan: TruncatePlan): Pro
         [JSON.stringify(entry.rows)],
       );
     }
-    for (const sequence of plan.sequences) {
-      if (sequence.lastValue !== null) {
-        await admin.query(`SELECT setval($1::regclass, $2::bigint, $3)`, [sequence.sequence, sequence.lastValue, sequence.isCalled]);
-      }
-    }
+    const restoreSequences = restoreSequencesSql(plan.sequences);
+    if (restoreSequences) await admin.exec(restoreSequences);
     await admin.exec('COMMIT');
   } catch (error) {
     await admin.exec('ROLLBACK').catch(() => {});

@@ -52,9 +52,15 @@ export function transactionControlOf(sql: string): TransactionControl | undefine
 const ROLE_CHANGE =
   /\b(?:re)?set\s+(?:session\s+|local\s+)?(?:role|session\s+authorization)\b|\breset\s+all\b|\bdiscard\s+all\b|\bset_config\s*\(\s*'(?:role|session_authorization)'/i;
 
-/** True when SQL would change the current role: forbidden to owner/app on a shared session. */
+/** Comments, string literals and dollar-quoted bodies: text that is not a statement of its own. */
+const NOT_STATEMENTS = /--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'|\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\1\$/g;
+
+/**
+ * True when SQL would change the current role: forbidden to owner/app on a shared session. Role
+ * changes hidden in function bodies or parameters are caught by the check when the test ends.
+ */
 export function changesRole(sql: string): boolean {
-  return ROLE_CHANGE.test(sql);
+  return ROLE_CHANGE.test(sql.replace(NOT_STATEMENTS, ' '));
 }
 
 export function tenantText(tenant: string | number | bigint): string {

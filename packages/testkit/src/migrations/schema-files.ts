@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import { MigrationsInvalidError } from '../errors.js';
+import type { AppliedStep, MigrationInfo, Migrator } from './migrator.js';
+import { schemaFile } from './schema.js';
+
+/**
+ * Several schema files applied in the order given, each as one irreversible step (versions 1, 2,
+ * ...): the shape of `psql -f a.sql -f b.sql`, but stopping at the first error with its file:line.
+ */
+export function schemaFiles(paths: readonly (string | URL)[]): Migrator {
+  if (paths.length === 0) throw new MigrationsInvalidError('(no files)', 'No schema files were given. Pass at least one .sql file.');
+  if (paths.length === 1) return schemaFile(paths[0]!);
+  const files = paths.map((path) => schemaFile(path));
+  const source = files.map((file) => file.source).join(', ');
+  const step = (index: number, applied: readonly AppliedStep[]): AppliedStep[] => applied.map((entry) => ({ ...entry, version: String(index + 1) }));
+  return {
+    kind: 'schema',
+    source,
+    async hash() {
+      const hash = createHash('sha256').update('schema-files\0');
+      for (const file of files) hash.update(`${await file.hash()}\0`);
+      return hash.digest('hex');
+    },
+    async list() {
+      const lists = await Promise.all(files.map((file) => file.list()));
+      return lists.flatMap((list, index): MigrationInfo[] => list.map((info) => ({ ...info, version: String(index + 1) })));
+    },
+    async current() {
+      return null;
+    },
+    async up(target, to) {
+      const last = to === undefined ? files.length : Number(to);
+      if (!Number.isInteger(last) || last < 1 || last > files.length) {
+        throw new MigrationsInvalidError(source, `Version "${to}" does not exist: these schema files are versions 1 to ${files.length}.`);
+      }
+      const applied: AppliedStep[] = [];
+      for (let index = 0; index < last; index++) applied.push(...step(index, await files[index]!.up(target)));
+      return applied;
+    },
+    async down() {
+      throw new MigrationsInvalidError(source, `Schema files cannot be reverted: they have no down steps. Use a migrations directory for up/down cycles.`);
+    },
+  };
+}
