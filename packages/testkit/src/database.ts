@@ -17,6 +17,11 @@ export interface TestDatabase extends AsyncDisposable {
   readonly backend: BackendKind;
   readonly capabilities: BackendCapabilities;
   readonly isolation: IsolationMode;
+  /**
+   * The key of the template this database was made from: equal keys, equal migrated schemas. Lets
+   * layers above cache what they read from the catalog across a run's databases.
+   */
+  readonly templateKey: string;
   /** Admin connection URL for this database (server backends), e.g. for an ORM under test. */
   readonly url: string | undefined;
   readonly admin: Identity;

@@ -244,6 +244,7 @@ class KitImpl implements Kit {
       backend: this.backend.kind,
       capabilities: this.backend.capabilities,
       isolation: this.isolation,
+      templateKey: this.template.key,
       url: adminUrl,
       admin: identities.admin,
       owner: identities.owner,
