@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { auditCommand } from './commands/audit.js';
 import { seedCommand } from './commands/seed.js';
 
 export interface CliResult {
@@ -39,12 +40,13 @@ export async function runCli(argv: readonly string[]): Promise<CliResult> {
   }
   if (command === '--version' || command === '-v') return { code: 0, stdout: `${version()}\n`, stderr: '' };
   if (command === 'seed') return seedCommand(argv.slice(1));
+  if (command === 'audit') return auditCommand(argv.slice(1));
   const known = COMMANDS.find(([name]) => name.split(' ')[0] === command);
   if (known) {
     return {
       code: 2,
       stdout: '',
-      stderr: `tenantkit ${known[0]} is not available in tenantkit ${version()} yet: it ships with @tenantkit/${command === 'audit' ? 'rls-assert' : 'testkit'} in a later release.\n`,
+      stderr: `tenantkit ${known[0]} is not available in tenantkit ${version()} yet: it ships in a later release.\n`,
     };
   }
   return { code: 2, stdout: '', stderr: `tenantkit: unknown command "${command}".\n\n${usage()}\n` };

@@ -42,7 +42,7 @@ export function checkSource(args: SourceArgs): void {
   if (args.migrations !== undefined && !existsSync(args.migrations)) throw new UsageError(`--migrations ${args.migrations}: no such directory`);
 }
 
-export async function openSource(args: SourceArgs): Promise<OpenedSource> {
+export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = {}): Promise<OpenedSource> {
   if (args.url !== undefined) {
     const url = args.url;
     let host: string;
@@ -63,6 +63,7 @@ export async function openSource(args: SourceArgs): Promise<OpenedSource> {
     ...(args.migrations !== undefined ? { migrations: args.migrations } : { schema: [...args.sql] }),
     isolation: 'none',
     poolSize: 0,
+    ...extra,
   };
   const kit: Kit = await startKit(options);
   try {

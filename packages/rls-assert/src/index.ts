@@ -1,5 +1,10 @@
-/**
- * @tenantkit/rls-assert: proves cross-tenant isolation as a non-superuser. The probes arrive in a
- * later release; this entry re-exports the database surface they are written against.
- */
-export type { Queryable, Session, TestDatabase } from '@tenantkit/testkit';
+export { assertIsolation } from './assert.js';
+export { auditCatalog } from './audit/rules.js';
+export { type CheckIsolationOptions, checkIsolation } from './check.js';
+export * from './context.js';
+export * from './errors.js';
+export { IsolationNotProvenError } from './errors-report.js';
+export { assertProvingIdentity } from './guard.js';
+export { CHECKS, type CheckName, type ProbeTable, probeTable } from './probes.js';
+export { renderHtml, renderMatrix, reportJson, verdict } from './report.js';
+export type { CheckResult, CheckStatus, Finding, IsolationReport, Severity, TableReport } from './types.js';

@@ -14,6 +14,7 @@ export type {
 } from './config.js';
 export { BACKEND_KINDS } from './config.js';
 export type { TestDatabase, ReleaseOptions } from './database.js';
+export { type AttachOptions, attachDatabase } from './attach.js';
 export * from './errors.js';
 export { defineKit, resolveBackendKind, startKit, templateKey } from './kit.js';
 export type { Kit } from './kit.js';

@@ -1,0 +1,18 @@
+import { TenantkitError, type TenantkitErrorCode } from '@tenantkit/testkit';
+import type { IsolationReport } from './types.js';
+
+/** Isolation was not proven: the message is the rendered matrix, the report is attached. */
+export class IsolationNotProvenError extends TenantkitError {
+  readonly report: IsolationReport;
+
+  constructor(report: IsolationReport, matrix: string) {
+    const failed = report.tables.flatMap((table) => table.checks.filter((check) => check.status === 'fail')).length;
+    const errors = report.findings.filter((finding) => finding.severity === 'error').length;
+    super(
+      'TENANTKIT_ISOLATION_NOT_PROVEN' as string as TenantkitErrorCode,
+      `Tenant isolation is not proven: ${failed} failed check(s), ${errors} error finding(s). Fix the policies named below.\n\n${matrix}`,
+      { object: 'isolation' },
+    );
+    this.report = report;
+  }
+}

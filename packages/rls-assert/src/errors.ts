@@ -1,0 +1,170 @@
+import { TenantkitError, type TenantkitErrorCode, type TenantkitErrorDetails, quoteIdent } from '@tenantkit/testkit';
+import type { IdentityFacts } from './guard.js';
+
+/**
+ * The codes rls-assert raises. They are TenantkitErrors like every other failure of the kit, so
+ * `instanceof TenantkitError` and `error.code` work as everywhere else.
+ */
+export type RlsAssertErrorCode =
+  | 'TENANTKIT_BYPASSING_IDENTITY'
+  | 'TENANTKIT_TENANT_CONTEXT'
+  | 'TENANTKIT_CONTEXT_LEAK_BETWEEN_TRANSACTIONS';
+
+/**
+ * Base of rls-assert's errors. TenantkitErrorCode is testkit's closed list, so `code` keeps that
+ * type; `rlsCode` holds the same string typed with rls-assert's codes.
+ */
+export class RlsAssertError extends TenantkitError {
+  readonly rlsCode: RlsAssertErrorCode;
+
+  constructor(code: RlsAssertErrorCode, message: string, details: TenantkitErrorDetails = {}) {
+    super(code as string as TenantkitErrorCode, message, details);
+    this.rlsCode = code;
+  }
+}
+
+/** True for an rls-assert error, of the given code when one is passed. */
+export function isRlsAssertError(error: unknown, code?: RlsAssertErrorCode): error is RlsAssertError {
+  return error instanceof RlsAssertError && (code === undefined || error.rlsCode === code);
+}
+
+/** Which of the connection's two users a reason is about. */
+export type CheckedUser = 'current_user' | 'session_user';
+
+/**
+ * One reason an identity would see through row level security. `role` is the user checked
+ * (current_user or session_user of the probing connection).
+ */
+export type BypassReason =
+  | { readonly kind: 'superuser'; readonly role: string; readonly user: CheckedUser }
+  | { readonly kind: 'bypassrls'; readonly role: string; readonly user: CheckedUser }
+  | {
+      readonly kind: 'member-of-bypassing';
+      readonly role: string;
+      readonly user: CheckedUser;
+      /** The superuser or BYPASSRLS role it belongs to. */
+      readonly bypassing: string;
+      readonly bypassingIs: 'superuser' | 'bypassrls';
+      /** inherit: its privileges apply without SET ROLE; set: SET ROLE reaches it; member: membership only (PG16+). */
+      readonly via: readonly ('inherit' | 'set' | 'member')[];
+    }
+  | {
+      readonly kind: 'owns-unforced-table';
+      readonly role: string;
+      readonly user: CheckedUser;
+      /** schema.table, for messages. */
+      readonly table: string;
+      readonly schema: string;
+      readonly name: string;
+      readonly owner: string;
+      /** RLS is enabled on the table (relrowsecurity); the owner skips it all the same without FORCE. */
+      readonly rlsEnabled: boolean;
+    };
+
+const RESERVED = new Set(['all', 'user', 'table', 'select', 'group', 'order', 'current_user', 'session_user']);
+
+/** A name as it would be typed in a fix: bare when that reads the same, quoted otherwise. */
+function ident(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) && !RESERVED.has(name) ? name : quoteIdent(name);
+}
+
+function userLabel(reason: BypassReason): string {
+  return `${reason.user} "${reason.role}"`;
+}
+
+function explain(reason: BypassReason): { why: string; fix: string } {
+  switch (reason.kind) {
+    case 'superuser':
+      return {
+        why: `${userLabel(reason)} is a SUPERUSER, and superusers ignore row level security, FORCE'd or not`,
+        fix:
+          reason.user === 'session_user'
+            ? `connect as a login role that is NOSUPERUSER NOBYPASSRLS (the role the application uses) instead of switching to one with SET ROLE: a superuser session can RESET ROLE at any time`
+            : `ALTER ROLE ${ident(reason.role)} NOSUPERUSER; or connect as a NOSUPERUSER NOBYPASSRLS login role`,
+      };
+    case 'bypassrls':
+      return {
+        why: `${userLabel(reason)} has BYPASSRLS, so no policy applies to it`,
+        fix: `ALTER ROLE ${ident(reason.role)} NOBYPASSRLS; or connect as a NOSUPERUSER NOBYPASSRLS login role`,
+      };
+    case 'member-of-bypassing': {
+      const how = reason.via.includes('inherit')
+        ? 'inherits its privileges'
+        : reason.via.includes('set')
+          ? 'can SET ROLE to it'
+          : 'is a member of it (a membership that grants neither INHERIT nor SET today can be changed by whoever administers it)';
+      return {
+        why: `${userLabel(reason)} is a member of "${reason.bypassing}", which is ${reason.bypassingIs === 'superuser' ? 'a SUPERUSER' : 'BYPASSRLS'}, and ${how}: anything it runs can act as that role and skip row level security`,
+        fix: `REVOKE ${ident(reason.bypassing)} FROM ${ident(reason.role)}; (and from any role in between), or connect as a login role outside that role's membership`,
+      };
+    }
+    case 'owns-unforced-table': {
+      const owns = reason.owner === reason.role ? 'owns' : `is a member of "${reason.owner}", which owns`;
+      return {
+        why: `${userLabel(reason)} ${owns} ${reason.table}, which has no FORCE ROW LEVEL SECURITY${reason.rlsEnabled ? '' : ' (and row level security is not even enabled on it)'}: a table's owner skips its policies`,
+        fix: `ALTER TABLE ${ident(reason.schema)}.${ident(reason.name)} ${reason.rlsEnabled ? '' : 'ENABLE ROW LEVEL SECURITY, '}FORCE ROW LEVEL SECURITY;${reason.owner === reason.role ? '' : ` or REVOKE ${ident(reason.owner)} FROM ${ident(reason.role)};`} or connect as a role that owns no tenant table (the application's runtime role)`,
+      };
+    }
+  }
+}
+
+/**
+ * The identity a check was about to prove isolation with sees through row level security: any
+ * "isolated" result from it would be meaningless, so nothing was probed.
+ */
+export class BypassingIdentityError extends RlsAssertError {
+  readonly reasons: readonly BypassReason[];
+  readonly facts: IdentityFacts;
+
+  constructor(facts: IdentityFacts, reasons: readonly BypassReason[]) {
+    const lines = reasons.map((reason) => {
+      const { why, fix } = explain(reason);
+      return `  - ${why}. Fix: ${fix}.`;
+    });
+    const who =
+      facts.currentUser === facts.sessionUser
+        ? `Role "${facts.currentUser}"`
+        : `The connection (current_user "${facts.currentUser}", session_user "${facts.sessionUser}")`;
+    super(
+      'TENANTKIT_BYPASSING_IDENTITY',
+      `${who} bypasses row level security, so any isolation result obtained through it would be meaningless: it would see, and could write, every tenant's rows whatever the policies say. Nothing was probed.\n${lines.join('\n')}\nProve isolation as the role the application connects as: LOGIN NOSUPERUSER NOBYPASSRLS, owning no tenant table (or only tables with FORCE ROW LEVEL SECURITY), member of no superuser or BYPASSRLS role.`,
+      { object: facts.currentUser, reasons, sessionUser: facts.sessionUser },
+    );
+    this.reasons = reasons;
+    this.facts = facts;
+  }
+}
+
+/**
+ * The tenant context could not be set up: the setting is unknown (not detectable from the
+ * policies), or applying it did not take effect.
+ */
+export class TenantContextError extends RlsAssertError {
+  /** `what` says what happened, `fix` what to do; `object` names the setting, role or tables concerned. */
+  constructor(object: string, what: string, fix: string, cause?: unknown) {
+    super('TENANTKIT_TENANT_CONTEXT', `Tenant context ${object}: ${what}. ${fix}`, { object, cause });
+  }
+}
+
+/**
+ * A tenant context outlived the transaction that set it, on the same connection: a pool would hand
+ * that tenant's context to the next request.
+ */
+export class ContextLeakedError extends RlsAssertError {
+  readonly setting: string;
+  readonly value: string;
+
+  /** `setting` is a setting name, or `role` when the leak is the current role. */
+  constructor(setting: string, value: string) {
+    const isRole = setting === 'role';
+    super(
+      'TENANTKIT_CONTEXT_LEAK_BETWEEN_TRANSACTIONS',
+      isRole
+        ? `The connection still acts as role "${value}" after the transaction that switched to it ended: the role was set with SET ROLE (session) instead of SET LOCAL ROLE, so a pooled connection would hand it to the next request. Use SET LOCAL ROLE inside a transaction.`
+        : `Tenant setting "${setting}" still holds ${JSON.stringify(value)} on the same connection after the transaction that set it ended: it was set with SET or set_config(name, value, false), which last for the whole session, so a pooled connection would hand this tenant's context to the next request. Use SET LOCAL ${setting} = ... or set_config('${setting}', value, true) inside a transaction.`,
+      { object: setting, value },
+    );
+    this.setting = setting;
+    this.value = value;
+  }
+}

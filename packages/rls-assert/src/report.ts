@@ -1,0 +1,111 @@
+import { CHECKS } from './probes.js';
+import type { CheckStatus, IsolationReport } from './types.js';
+
+const MARK: Record<CheckStatus, string> = { pass: 'ok', fail: 'FAIL', skip: '-' };
+
+/** One sentence: proven, not proven, or nothing failed but some checks could not run. */
+export function verdict(report: IsolationReport): string {
+  if (!report.ok) return 'Isolation NOT proven.';
+  const skipped = report.tables.filter((table) => table.kind !== 'global').flatMap((table) => table.checks.filter((check) => check.status === 'skip')).length;
+  return skipped === 0
+    ? 'Isolation proven for every probed table.'
+    : `No leak found, but ${skipped} check(s) on tenant tables could not run (marked -; the reasons are in the JSON and HTML reports).`;
+}
+
+/** The matrix as text: a row per table, a column per check; failures and findings listed below. */
+export function renderMatrix(report: IsolationReport): string {
+  const width = Math.max(5, ...report.tables.map((table) => table.table.length));
+  const header = `${'table'.padEnd(width)}  ${'kind'.padEnd(11)}  ${CHECKS.map((check) => check.padEnd(Math.max(4, check.length))).join('  ')}`;
+  const rows = report.tables.map((table) => {
+    const cells = CHECKS.map((check) => {
+      const status = table.checks.find((entry) => entry.check === check)?.status ?? 'skip';
+      return MARK[status].padEnd(Math.max(4, check.length));
+    });
+    return `${table.table.padEnd(width)}  ${table.kind.padEnd(11)}  ${cells.join('  ')}`;
+  });
+  const failures = report.tables.flatMap((table) =>
+    table.checks.filter((check) => check.status === 'fail').map((check) => `  FAIL ${table.table} ${check.check}: ${check.detail}`),
+  );
+  const findings = report.findings.map((finding) => `  ${finding.severity.toUpperCase().padEnd(7)} ${finding.code} ${finding.object}: ${finding.message}\n          fix: ${finding.hint}`);
+  return [
+    verdict(report),
+    '',
+    header,
+    ...rows,
+    ...(failures.length > 0 ? ['', 'Failed checks:', ...failures] : []),
+    ...(findings.length > 0 ? ['', 'Findings:', ...findings] : []),
+    '',
+  ].join('\n');
+}
+
+/** The report as the CLI's JSON contract. */
+export function reportJson(report: IsolationReport): object {
+  return {
+    ok: report.ok,
+    tables: report.tables.map((table) => ({
+      table: table.table,
+      kind: table.kind,
+      tenantColumn: table.tenantColumn,
+      checks: table.checks.map((check) => ({ check: check.check, status: check.status, detail: check.detail })),
+    })),
+    findings: report.findings.map((finding) => ({
+      code: finding.code,
+      severity: finding.severity,
+      object: finding.object,
+      message: finding.message,
+      hint: finding.hint,
+    })),
+  };
+}
+
+function escapeHtml(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;');
+}
+
+/** One self-contained page: the matrix as a colour grid (details on hover and below) and the findings. */
+export function renderHtml(report: IsolationReport, title = 'tenantkit isolation report'): string {
+  const cell = (status: CheckStatus, detail: string) => `<td class="${status}" title="${escapeHtml(detail)}">${status === 'pass' ? '&#10003;' : status === 'fail' ? '&#10007;' : '&ndash;'}</td>`;
+  const rows = report.tables
+    .map((table) => {
+      const cells = CHECKS.map((check) => {
+        const entry = table.checks.find((candidate) => candidate.check === check);
+        return cell(entry?.status ?? 'skip', entry?.detail ?? '');
+      }).join('');
+      return `<tr><th scope="row">${escapeHtml(table.table)}</th><td class="kind">${escapeHtml(table.kind)}</td>${cells}</tr>`;
+    })
+    .join('\n');
+  const failures = report.tables.flatMap((table) =>
+    table.checks.filter((check) => check.status === 'fail').map((check) => `<li><strong>${escapeHtml(table.table)}</strong> ${escapeHtml(check.check)}: ${escapeHtml(check.detail)}</li>`),
+  );
+  const findings = report.findings
+    .map(
+      (finding) =>
+        `<tr class="${finding.severity}"><td>${finding.severity}</td><td><code>${escapeHtml(finding.code)}</code></td><td>${escapeHtml(finding.object)}</td><td>${escapeHtml(finding.message)}</td><td>${escapeHtml(finding.hint)}</td></tr>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#1d2129}
+h1{font-size:1.4rem}.verdict{font-size:1.1rem;padding:.6rem 1rem;border-radius:6px;display:inline-block}
+.verdict.ok{background:#d9f2dc}.verdict.bad{background:#fbd9d6}
+table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #d0d4d9;padding:.3rem .5rem;text-align:center}
+th[scope=row]{text-align:left;font-weight:600}td.kind{color:#59616b}
+td.pass{background:#2e9e4d;color:#fff}td.fail{background:#d93a2b;color:#fff;font-weight:700}td.skip{background:#e9ecef;color:#6c757d}
+.matrix thead th{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:500}
+tr.error td:first-child{background:#d93a2b;color:#fff}tr.warning td:first-child{background:#f0a020}tr.info td:first-child{background:#6c9bd2;color:#fff}
+.findings td{text-align:left;vertical-align:top}.legend span{display:inline-block;width:1rem;height:1rem;vertical-align:middle;margin:0 .3rem 0 1rem}
+</style></head><body>
+<h1>${escapeHtml(title)}</h1>
+<p class="verdict ${report.ok ? 'ok' : 'bad'}">${escapeHtml(verdict(report))}${report.ok ? '' : ' See the red cells and the errors below.'}</p>
+<p class="legend"><span style="background:#2e9e4d"></span>pass <span style="background:#d93a2b"></span>fail (a probe proved a leak) <span style="background:#e9ecef"></span>skipped (hover for why)</p>
+<table class="matrix"><thead><tr><th>table</th><th>kind</th>${CHECKS.map((check) => `<th>${check}</th>`).join('')}</tr></thead>
+<tbody>
+${rows}
+</tbody></table>
+${failures.length > 0 ? `<h2>Failed checks</h2><ul>${failures.join('\n')}</ul>` : ''}
+<h2>Findings (${report.findings.length})</h2>
+${report.findings.length > 0 ? `<table class="findings"><thead><tr><th>severity</th><th>code</th><th>object</th><th>what</th><th>fix</th></tr></thead><tbody>${findings}</tbody></table>` : '<p>No findings.</p>'}
+</body></html>
+`;
+}

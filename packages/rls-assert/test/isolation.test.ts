@@ -1,0 +1,84 @@
+import { type BackendKind, type Kit, startKit } from '@tenantkit/testkit';
+import { afterAll, describe, expect, test } from 'vitest';
+import { checkIsolation } from '../src/check.js';
+import type { IsolationReport } from '../src/types.js';
+
+process.env.TENANTKIT_QUIET ??= '1';
+delete process.env.TENANTKIT_BACKEND;
+
+const TENANTS = `
+CREATE TABLE tenants (tenant_id uuid PRIMARY KEY, name text NOT NULL);
+ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_self ON tenants USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+CREATE TABLE notes (
+  note_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id uuid NOT NULL REFERENCES tenants,
+  body text NOT NULL,
+  pinned boolean NOT NULL DEFAULT false
+);
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+`;
+const OWN = `tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid`;
+
+/** Each schema and the checks that must fail on notes (empty: isolation must be proven). */
+const SCHEMAS: { name: string; sql: string; failing: string[] }[] = [
+  { name: 'one correct policy', sql: `${TENANTS} CREATE POLICY p ON notes USING (${OWN});`, failing: [] },
+  {
+    name: 'per-command policies, all correct',
+    sql: `${TENANTS}
+      CREATE POLICY s ON notes FOR SELECT USING (${OWN});
+      CREATE POLICY i ON notes FOR INSERT WITH CHECK (${OWN});
+      CREATE POLICY u ON notes FOR UPDATE USING (${OWN}) WITH CHECK (${OWN});
+      CREATE POLICY d ON notes FOR DELETE USING (${OWN});`,
+    failing: [],
+  },
+  { name: 'RLS switched off', sql: `${TENANTS} ALTER TABLE notes DISABLE ROW LEVEL SECURITY;`, failing: ['read-foreign', 'insert-foreign', 'update-foreign', 'update-unfiltered', 'move', 'delete-foreign', 'delete-unfiltered', 'no-context'] },
+  {
+    name: 'UPDATE USING (true) behind a correct SELECT policy',
+    sql: `${TENANTS}
+      CREATE POLICY s ON notes FOR SELECT USING (${OWN});
+      CREATE POLICY i ON notes FOR INSERT WITH CHECK (${OWN});
+      CREATE POLICY u ON notes FOR UPDATE USING (true) WITH CHECK (${OWN});
+      CREATE POLICY d ON notes FOR DELETE USING (${OWN});`,
+    failing: ['update-unfiltered'],
+  },
+  {
+    name: 'DELETE USING (true) behind a correct SELECT policy',
+    sql: `${TENANTS}
+      CREATE POLICY s ON notes FOR SELECT USING (${OWN});
+      CREATE POLICY i ON notes FOR INSERT WITH CHECK (${OWN});
+      CREATE POLICY u ON notes FOR UPDATE USING (${OWN});
+      CREATE POLICY d ON notes FOR DELETE USING (true);`,
+    failing: ['delete-unfiltered'],
+  },
+  { name: 'WITH CHECK (true)', sql: `${TENANTS} CREATE POLICY p ON notes USING (${OWN}) WITH CHECK (true);`, failing: ['insert-foreign', 'move'] },
+  {
+    name: 'fails open without a tenant',
+    sql: `${TENANTS} CREATE POLICY p ON notes USING (NULLIF(current_setting('app.tenant_id', true), '') IS NULL OR ${OWN});`,
+    failing: ['no-context'],
+  },
+  { name: 'deny-all: no policy for the app role', sql: `${TENANTS} CREATE POLICY p ON notes TO tk_owner USING (true);`, failing: ['read-own'] },
+];
+
+function failingOn(report: IsolationReport, table: string): string[] {
+  return (report.tables.find((entry) => entry.table === table)?.checks ?? []).filter((check) => check.status === 'fail').map((check) => check.check);
+}
+
+describe.each(['pglite', 'native'] as BackendKind[])('checkIsolation on %s', (backend) => {
+  const kits: Kit[] = [];
+  afterAll(async () => {
+    for (const kit of kits) await kit.stop();
+  });
+
+  test.each(SCHEMAS)('$name', async ({ sql, failing }) => {
+    const kit = await startKit({ backend, schema: sql, poolSize: 0 });
+    kits.push(kit);
+    await using db = await kit.acquire();
+    const report = await checkIsolation(db, { skipAudit: true, seed: 1 });
+    expect(failingOn(report, 'public.notes').sort()).toEqual([...failing].sort());
+    expect(report.ok).toBe(failing.length === 0);
+    expect(report.tables.find((entry) => entry.table === 'public.tenants')?.kind).toBe('tenant-root');
+  });
+});
