@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { seedTenants } from '@tenantkit/fixtures';
+import { checkIsolation } from '@tenantkit/rls-assert';
 import { type Kit, type ServerBackend, sqlDirectory, startKit } from '@tenantkit/testkit';
 import pg from 'pg';
 import { writeBenchMigrations } from './schema.ts';
@@ -68,6 +69,26 @@ async function benchSeeding(kit: Kit): Promise<{ rowsPerSec: Stat; rowsPerSecCol
   return { rowsPerSec: stat(rates), rowsPerSecCold: stat(coldRates), rows };
 }
 
+const AUDIT_ITERATIONS = Number(process.env.BENCH_AUDIT_ITERATIONS ?? 3);
+
+/** A full audit (static, seeding, probes) on a fresh database; creating the database is not timed. */
+async function benchAudit(kit: Kit): Promise<{ ms: Stat; tables: number; ok: boolean }> {
+  const times: number[] = [];
+  let tables = 0;
+  let ok = false;
+  for (let i = 0; i < AUDIT_ITERATIONS; i++) {
+    const db = await kit.acquire();
+    await db.query('SELECT 1');
+    const startedAt = performance.now();
+    const report = await checkIsolation(db, { seed: i });
+    times.push(performance.now() - startedAt);
+    tables = report.tables.filter((table) => table.kind !== 'global').length;
+    ok = report.ok;
+    await db.release();
+  }
+  return { ms: stat(times), tables, ok };
+}
+
 async function benchServer() {
   const kit = await startKit({ backend: 'native', migrations: migrationsDir, poolSize: 2 });
   const backend = kit.backend as ServerBackend;
@@ -114,9 +135,11 @@ async function benchServer() {
       await admin.query(`DROP DATABASE ${name}`);
     }
     const seeding = await benchSeeding(kit);
+    const audit = await benchAudit(kit);
     return {
       version: backend.serverVersion,
       seeding,
+      audit,
       acquire: stat(acquire),
       firstQuery: stat(firstQuery),
       clone: stat(clone),
@@ -134,6 +157,7 @@ async function benchPglite() {
   const version = kit.backend.serverVersion;
   const reset: number[] = [];
   let seeding: Awaited<ReturnType<typeof benchSeeding>>;
+  let audit: Awaited<ReturnType<typeof benchAudit>>;
   try {
     for (let i = 0; i < ITERATIONS * 3; i++) {
       let spent = 0;
@@ -145,6 +169,7 @@ async function benchPglite() {
       reset.push(spent);
     }
     seeding = await benchSeeding(kit);
+    audit = await benchAudit(kit);
   } finally {
     await kit.stop();
   }
@@ -175,7 +200,7 @@ async function benchPglite() {
     await probe.close();
     return rows[0]!.v;
   })();
-  return { version, postgres: row, seeding, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
+  return { version, postgres: row, seeding, audit, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
 }
 
 const server = await benchServer();
@@ -185,7 +210,7 @@ await rm(work, { recursive: true, force: true });
 const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
 const results = {
   generatedAt: new Date().toISOString(),
-  schema: { tables: 30, migrations: migrationCount },
+  schema: { tables: 31, migrations: migrationCount },
   versions: { node: process.versions.node, postgres: server.version, pglite: pglite.version, pglitePostgres: pglite.postgres },
   server: {
     acquireP50Ms: server.acquire.p50,
@@ -216,6 +241,14 @@ const results = {
     rowsPerSecPgliteP95: Math.round(pglite.seeding.rowsPerSec.p95),
     rowsPerSecPgliteColdCatalog: Math.round(pglite.seeding.rowsPerSecCold.p50),
   },
+  audit: {
+    tenantTables: server.audit.tables,
+    tables30MsNative: server.audit.ms.p50,
+    tables30MsNativeP95: server.audit.ms.p95,
+    tables30MsPglite: pglite.audit.ms.p50,
+    tables30MsPgliteP95: pglite.audit.ms.p95,
+    isolationProven: server.audit.ok && pglite.audit.ok,
+  },
   samples: { server: server.acquire.n, serverNaive: server.naive.n, pgliteReset: pglite.reset.n, pgliteSlow: pglite.workerStart.n },
   ratios: {
     acquireToRawClone: ratio(server.acquire.p50, server.raw.p50),
@@ -232,6 +265,8 @@ const targets = {
   'PGlite worker start <= 0.5x boot+migrate': results.ratios.pgliteWorkerStartToBootMigrate <= 0.5,
   'seeding >= 5,000 rows/s native': results.fixtures.rowsPerSecNative >= 5000,
   'seeding >= 2,000 rows/s PGlite': results.fixtures.rowsPerSecPglite >= 2000,
+  'full audit of 30 tenant tables <= 1.5 s native': results.audit.tables30MsNative <= 1500,
+  'full audit of 30 tenant tables <= 3 s PGlite': results.audit.tables30MsPglite <= 3000,
 };
 const output = { ...results, targets };
 const target = new URL('../results/latest.json', import.meta.url);
@@ -253,6 +288,7 @@ for (const [name, p50, p95] of rows) console.log(`${name.padEnd(26)}${p50.toFixe
 console.log(
   `fixtures: seeding ${results.fixtures.rowsSeeded} rows: ${results.fixtures.rowsPerSecNative} rows/s native, ${results.fixtures.rowsPerSecPglite} rows/s PGlite (medians; catalog read every time: ${results.fixtures.rowsPerSecNativeColdCatalog} and ${results.fixtures.rowsPerSecPgliteColdCatalog})`,
 );
+console.log(`audit: ${results.audit.tenantTables} tenant tables: ${results.audit.tables30MsNative} ms native, ${results.audit.tables30MsPglite} ms PGlite (medians), isolation proven: ${results.audit.isolationProven}`);
 for (const [name, value] of Object.entries(results.ratios)) console.log(`${name.padEnd(34)}${String(value).padStart(8)}`);
 for (const [name, met] of Object.entries(targets)) console.log(`${met ? 'met    ' : 'MISSED '} ${name}`);
 console.log(`written to ${target.pathname}`);

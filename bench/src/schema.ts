@@ -1,10 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const TENANT_TABLES = 27;
+const TENANT_TABLES = 28;
 
 /**
- * A 30-table, 20-migration multi-tenant schema: tenants, users, 27 tenant-scoped tables with RLS,
+ * A 31-table, 20-migration multi-tenant schema: tenants, users and 28 more tenant-scoped tables
+ * with RLS (30 tables an audit probes),
  * indexes, checks and foreign keys, and one global lookup table, spread over migrations the way a
  * product grows.
  */
@@ -17,6 +18,9 @@ export async function writeBenchMigrations(dir: string): Promise<number> {
 INSERT INTO plans VALUES ('free', 1), ('pro', 10), ('enterprise', 1000);
 CREATE TABLE tenants (tenant_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL,
   domain text UNIQUE, plan_id text NOT NULL REFERENCES plans DEFAULT 'free', created_at timestamptz NOT NULL DEFAULT now());
+ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenants_self ON tenants USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
 CREATE TABLE users (user_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants,
   email text NOT NULL UNIQUE, role text NOT NULL CHECK (role IN ('owner', 'admin', 'member')), created_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX users_tenant_id_idx ON users (tenant_id);
@@ -25,12 +29,12 @@ ALTER TABLE users FORCE ROW LEVEL SECURITY;
 CREATE POLICY users_tenant ON users USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`,
     down: 'DROP TABLE users; DROP TABLE tenants; DROP TABLE plans;',
   });
-  // 27 tenant tables over 18 migrations, then one migration that alters a few of them.
+  // 28 tenant tables over 18 migrations, then one migration that alters a few of them.
   let table = 0;
   for (let m = 0; m < 18; m++) {
     const up: string[] = [];
     const down: string[] = [];
-    const count = m < 9 ? 2 : 1;
+    const count = m < 10 ? 2 : 1;
     for (let i = 0; i < count && table < TENANT_TABLES; i++, table++) {
       const name = `entity_${String(table + 1).padStart(2, '0')}`;
       const parent = table > 0 ? `entity_${String(table).padStart(2, '0')}` : undefined;

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -87,5 +87,61 @@ describe('tenantkit seed', () => {
     expect((await tenantkit('seed', '--url', 'postgres://u@db.example.com/x')).code).toBe(2);
     const broken = await tenantkit('seed', '--migrations', '/nonexistent-dir');
     expect(broken.code).toBe(2);
+  });
+});
+
+describe('tenantkit audit', () => {
+  const schema = async (name: string, sql: string) => {
+    const dir = await mkdtemp(join(tmpdir(), 'tenantkit-audit-'));
+    const file = join(dir, name);
+    await writeFile(file, sql);
+    return file;
+  };
+  const TENANTS = `CREATE TABLE tenants (tenant_id uuid PRIMARY KEY, name text NOT NULL);
+    ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY own ON tenants USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+    CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants, body text NOT NULL);
+    ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+    CREATE ROLE web LOGIN NOSUPERUSER NOBYPASSRLS;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, notes TO web;`;
+
+  test('--json follows the contract; an isolated schema exits 0, and --html writes a page', async () => {
+    const file = await schema('isolated.sql', `${TENANTS}\nCREATE POLICY own ON notes USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`);
+    const html = join(tmpdir(), `tenantkit-report-${process.pid}.html`);
+    const result = await tenantkit('audit', '--sql', file, '--app-role', 'web', '--json', '--html', html);
+    expect(result.code, result.stderr).toBe(0);
+    const output = JSON.parse(result.stdout) as { ok: boolean; tables: { table: string; kind: string; tenantColumn: string | null; checks: { check: string; status: string; detail: string }[] }[]; findings: unknown[] };
+    expect(Object.keys(output).sort()).toEqual(['findings', 'ok', 'tables']);
+    expect(output.ok).toBe(true);
+    const notes = output.tables.find((table) => table.table === 'public.notes')!;
+    expect(notes).toMatchObject({ kind: 'tenant', tenantColumn: 'tenant_id' });
+    expect(notes.checks.map((check) => check.check)).toContain('read-foreign');
+    for (const check of notes.checks) expect(Object.keys(check).sort()).toEqual(['check', 'detail', 'status']);
+    expect(notes.checks.find((check) => check.check === 'read-foreign')?.status).toBe('pass');
+    const page = await readFile(html, 'utf8');
+    expect(page).toContain('<table class="matrix">');
+    expect(page).toContain('public.notes');
+  });
+
+  test('a leaking schema exits 1 and names the failed check', async () => {
+    const file = await schema('leaky.sql', `${TENANTS}\nCREATE POLICY own ON notes USING (true);`);
+    const result = await tenantkit('audit', '--sql', file, '--app-role', 'web');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('Isolation NOT proven');
+    expect(result.stdout).toMatch(/FAIL public\.notes read-foreign/);
+    expect(result.stdout).toContain('TK_POLICY_ALWAYS_TRUE');
+  });
+
+  test('an app role that bypasses RLS is refused: exit 1, nothing proven', async () => {
+    const file = await schema('bypass.sql', `${TENANTS}\nCREATE POLICY own ON notes USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);\nALTER ROLE web BYPASSRLS;`);
+    const result = await tenantkit('audit', '--sql', file, '--app-role', 'web', '--json');
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { code: 'TENANTKIT_BYPASSING_IDENTITY' } });
+  });
+
+  test('usage errors exit 2', async () => {
+    expect((await tenantkit('audit')).code).toBe(2);
+    expect((await tenantkit('audit', '--url', 'postgres://u@127.0.0.1/x')).stderr).toContain('--url needs --app-role');
+    expect((await tenantkit('audit', '--sql', scenario('superuser-trap.sql'), '--app-role', 'nobody_here')).code).toBe(2);
   });
 });

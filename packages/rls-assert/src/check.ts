@@ -1,5 +1,5 @@
 import { type AutoFactories, type TableModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
-import { type TestDatabase, openConnection } from '@tenantkit/testkit';
+import { type Queryable, type TestDatabase, openConnection } from '@tenantkit/testkit';
 import { auditCatalog } from './audit/rules.js';
 import { type TenantContext, contextFor, detectTenantSetting, gucContext } from './context.js';
 import { TenantContextError } from './errors.js';
@@ -70,8 +70,25 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
     options.world ??
     (await seedTenants(db, { tenants: 2, rowsPerTable: options.rowsPerTable ?? 3, factories, ...(options.seed === undefined ? {} : { seed: options.seed }) }));
   const appUrl = db.app.url;
-  const freshApp = appUrl ? () => openConnection(appUrl, 'tenantkit probe') : undefined;
+  // One connection that never sets a tenant: "no context" as a fresh session sees it.
+  const freshApp = appUrl ? await openConnection(appUrl, 'tenantkit probe') : undefined;
+  try {
+    return await probeAll(db, options, factories, context, world, findings, freshApp);
+  } finally {
+    await freshApp?.close();
+  }
+}
 
+async function probeAll(
+  db: TestDatabase,
+  options: CheckIsolationOptions,
+  factories: AutoFactories,
+  context: TenantContext,
+  world: World,
+  findings: Finding[],
+  freshApp: Queryable | undefined,
+): Promise<IsolationReport> {
+  const { model, tenancy } = factories;
   const tables: TableReport[] = [];
   for (const table of model.tables) {
     const info = tenancy.tables.get(table.id)!;

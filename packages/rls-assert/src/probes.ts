@@ -31,8 +31,8 @@ export interface ProbeEnvironment {
   readonly context: TenantContext;
   readonly world: World;
   readonly factories: AutoFactories;
-  /** A connection as the app role that never had a tenant set (real logins only). */
-  readonly freshApp?: () => Promise<(Queryable & { close(): Promise<void> }) | undefined>;
+  /** A connection as the app role that never sets a tenant (real logins only), shared by the probes. */
+  readonly freshApp?: Queryable;
 }
 
 export interface TableProbeResult {
@@ -120,6 +120,9 @@ export async function probeTable(env: ProbeEnvironment, target: ProbeTable): Pro
       }
     }
   }
+  // Both tenants' rows, once: without a valid tenant none of them may show.
+  const seeded = env.world.table(target.table.id);
+  results.set('no-context', await probeNoContext(env, target, [...(seeded?.keys[a] ?? []), ...(seeded?.keys[b] ?? [])]));
   return { checks: CHECKS.map((check) => results.get(check) ?? { check, status: 'skip', detail: 'not probed' }), findings };
 }
 
@@ -233,7 +236,6 @@ async function probeDirection(env: ProbeEnvironment, target: ProbeTable, pair: T
     results.push(verdict('delete-unfiltered', deleted, visible - foreignVisible, `an unfiltered DELETE by ${who} removed`, `rows while only ${visible - foreignVisible} are its own or shared`));
   });
 
-  results.push(await probeNoContext(env, target, [...own, ...foreign]));
   return results;
 }
 
@@ -270,14 +272,10 @@ async function probeNoContext(env: ProbeEnvironment, target: ProbeTable, keys: r
     }
   };
   const seen: string[] = [];
-  const fresh = await env.freshApp?.();
+  const fresh = env.freshApp;
   if (fresh) {
-    try {
-      const n = await count(fresh);
-      if (n !== 'error' && n > 0) seen.push(`${n} row(s) in a session that never set a tenant`);
-    } finally {
-      await fresh.close();
-    }
+    const n = await count(fresh);
+    if (n !== 'error' && n > 0) seen.push(`${n} row(s) in a session that never set a tenant`);
   }
   for (const [label, value] of [
     ['no tenant set', undefined],

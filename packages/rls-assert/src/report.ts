@@ -9,7 +9,7 @@ export function verdict(report: IsolationReport): string {
   const skipped = report.tables.filter((table) => table.kind !== 'global').flatMap((table) => table.checks.filter((check) => check.status === 'skip')).length;
   return skipped === 0
     ? 'Isolation proven for every probed table.'
-    : `No leak found, but ${skipped} check(s) on tenant tables could not run (marked -; the reasons are in the JSON and HTML reports).`;
+    : `No check failed; ${skipped} check(s) on tenant tables were skipped (marked -; the reasons are in the JSON and HTML reports).`;
 }
 
 /** The matrix as text: a row per table, a column per check; failures and findings listed below. */
