@@ -1,7 +1,7 @@
 import { type AutoFactories, type TableModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
 import { type Queryable, type TestDatabase, openConnection } from '@tenantkit/testkit';
 import { auditCatalog } from './audit/rules.js';
-import { type TenantContext, contextFor, detectTenantSetting, gucContext } from './context.js';
+import { type TenantContext, assertNoLeak, contextFor, detectTenantSetting, gucContext } from './context.js';
 import { TenantContextError } from './errors.js';
 import { assertProvingIdentity } from './guard.js';
 import { CHECKS, type ProbeTable, probeTable } from './probes.js';
@@ -73,7 +73,10 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
   // One connection that never sets a tenant: "no context" as a fresh session sees it.
   const freshApp = appUrl ? await openConnection(appUrl, 'tenantkit probe') : undefined;
   try {
-    return await probeAll(db, options, factories, context, world, findings, freshApp);
+    const report = await probeAll(db, options, factories, context, world, findings, freshApp);
+    // Every probe set its context with SET LOCAL: nothing may be left on the app's connection.
+    await assertNoLeak(db.app, context);
+    return report;
   } finally {
     await freshApp?.close();
   }

@@ -8,3 +8,4 @@ export { assertProvingIdentity } from './guard.js';
 export { CHECKS, type CheckName, type ProbeTable, probeTable } from './probes.js';
 export { renderHtml, renderMatrix, reportJson, verdict } from './report.js';
 export type { CheckResult, CheckStatus, Finding, IsolationReport, Severity, TableReport } from './types.js';
+export { type HandPickedTable, handPickedWorld } from './world.js';

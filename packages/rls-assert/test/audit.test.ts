@@ -368,6 +368,7 @@ describe('policy expressions', () => {
     ["(tenant_id IN ( SELECT m.tenant_id FROM memberships m WHERE (m.user_id = (current_setting('app.user_id'::text, true))::uuid)))"],
     ["CASE WHEN (current_setting('app.tenant_id'::text, true) IS NULL) THEN false ELSE (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) END"],
     ["((owner_id)::text = current_setting('app.user_id'::text, true))"],
+    ["(tenant_id = (((current_setting('request.jwt.claims'::text, true))::json ->> 'tenant_id'::text))::uuid)"],
   ])('fails closed: %s', (text) => {
     expect(verdict(text)).toEqual({ set: expect.not.stringMatching(/^true$/), unset: expect.not.stringMatching(/^true$/), empty: expect.not.stringMatching(/^true$/) });
   });
@@ -379,6 +380,7 @@ describe('policy expressions', () => {
     ["((NULLIF(current_setting('app.tenant_id'::text, true), ''::text) IS NULL) OR (tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid))", 'empty'],
     ["((current_setting('app.tenant_id'::text, true) = ''::text) OR (tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::bigint))", 'empty'],
     ["((COALESCE(current_setting('app.tenant_id'::text, true), ''::text) = ''::text) OR (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid))", 'unset'],
+    ["(tenant_id = COALESCE((((current_setting('request.jwt.claims'::text, true))::json ->> 'tenant_id'::text))::uuid, tenant_id))", 'unset'],
   ])('fails open: %s', (text, scenario) => {
     const result = verdict(text);
     expect(result.set).not.toBe('true');

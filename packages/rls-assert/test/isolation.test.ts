@@ -1,6 +1,8 @@
 import { type BackendKind, type Kit, startKit } from '@tenantkit/testkit';
 import { afterAll, describe, expect, test } from 'vitest';
+import { autoFactories, fixtureContext } from '@tenantkit/fixtures';
 import { checkIsolation } from '../src/check.js';
+import { handPickedWorld } from '../src/world.js';
 import type { IsolationReport } from '../src/types.js';
 
 process.env.TENANTKIT_QUIET ??= '1';
@@ -81,4 +83,24 @@ describe.each(['pglite', 'native'] as BackendKind[])('checkIsolation on %s', (ba
     expect(report.ok).toBe(failing.length === 0);
     expect(report.tables.find((entry) => entry.table === 'public.tenants')?.kind).toBe('tenant-root');
   });
+});
+
+test('one table probed against rows picked by hand with the factories', async () => {
+  await using kit = await startKit({ backend: 'pglite', schema: `${TENANTS} CREATE POLICY p ON notes USING (${OWN});` });
+  await using db = await kit.acquire();
+  const factories = await autoFactories(db);
+  const fx = fixtureContext(db, { seed: 4 });
+  const [a, b] = await factories.get('tenants').createList(fx, 2);
+  const tenantIds = [String(a!.tenant_id), String(b!.tenant_id)] as const;
+  const notes = factories.get('notes');
+  const rows = {
+    [tenantIds[0]]: await notes.forTenant(tenantIds[0]).createList(fx, 2, { body: 'hand-picked' }),
+    [tenantIds[1]]: [await notes.forTenant(tenantIds[1]).create(fx, { body: 'the victim' })],
+  };
+  const world = handPickedWorld(tenantIds, [{ table: 'public.notes', primaryKey: ['note_id'], rows }]);
+  const report = await checkIsolation(db, { world, tables: ['notes'], skipAudit: true });
+  expect(report.ok).toBe(true);
+  const checks = report.tables.find((entry) => entry.table === 'public.notes')!.checks;
+  expect(checks.find((check) => check.check === 'read-own')?.detail).toContain('sees its 2 row(s)');
+  expect(report.tables.find((entry) => entry.table === 'public.tenants')!.checks.every((check) => check.status === 'skip')).toBe(true);
 });

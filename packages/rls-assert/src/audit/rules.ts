@@ -195,7 +195,7 @@ class Audit {
           'TK_PARTITION_WITHOUT_RLS',
           'error',
           relation.id,
-          `${relation.id} is a ${relation.isPartition ? 'partition' : 'inheritance child'} of ${scoped.table.id} (${what}) with row level security disabled, and ${this.#app} has ${list(access)} on it directly. Partitions and children do not inherit the parent's RLS flags or policies: queried by name, it returns and accepts every tenant's rows.`,
+          `${relation.id} is ${relation.isPartition ? 'a partition' : 'an inheritance child'} of ${scoped.table.id} (${what}) with row level security disabled, and ${this.#app} has ${list(access)} on it directly. Partitions and children do not inherit the parent's RLS flags or policies: queried by name, it returns and accepts every tenant's rows.`,
           `ALTER TABLE ${relation.qualified} ENABLE ROW LEVEL SECURITY; ALTER TABLE ${relation.qualified} FORCE ROW LEVEL SECURITY; -- with no policy of its own, direct access is denied and the parent's policies still apply through ${scoped.table.qualified}; or: REVOKE ALL ON ${relation.qualified} FROM ${quoteIdent(this.#app)};`,
         );
         return;
@@ -317,13 +317,13 @@ class Audit {
       const to = `TO ${policy.roles.join(', ')}`;
       const alter = `ALTER POLICY ${quoteIdent(policy.name)} ON ${relation.qualified}`;
       for (const entry of entries) {
-        const kinds = [...entry.kinds].sort(byText);
+        const kinds = [...entry.kinds];
         if (entry.code === 'TK_POLICY_ALWAYS_TRUE') {
           this.#add(
             entry.code,
             'error',
             object,
-            `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, permissive) has USING ${policy.using}, which is always true, and applies to ${this.#app}: any tenant can ${kinds.join(', ')} every tenant's rows.${kinds.some((k) => k !== 'read') ? ' An UPDATE or DELETE that reads no column (UPDATE t SET c = constant, DELETE FROM t) reaches every row whatever the SELECT policies say.' : ''}`,
+            `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, permissive) has USING ${policy.using}, which is always true, and applies to ${this.#app}: any tenant can ${list(verbs(kinds))} every tenant's rows.${kinds.some((k) => k !== 'read') ? ' An UPDATE or DELETE that reads no column (UPDATE t SET c = constant, DELETE FROM t) reaches every row whatever the SELECT policies say.' : ''}`,
             `${alterExpressions(alter, policy.command, rename)}`,
           );
         } else if (entry.code === 'TK_WITH_CHECK_ALWAYS_TRUE') {
@@ -332,7 +332,7 @@ class Audit {
             entry.code,
             'error',
             object,
-            `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, permissive) has ${source}, which is always true, and applies to ${this.#app}: a tenant can ${kinds.join(' and ')} rows carrying another tenant's id, writing into or moving rows to another tenant.`,
+            `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, permissive) has ${source}, which is always true, and applies to ${this.#app}: a tenant can ${list([...(kinds.includes('insert') ? ['insert rows carrying another tenant\'s id'] : []), ...(kinds.includes('update into') ? ['update its rows to carry another tenant\'s id'] : [])])}, writing into or moving rows to another tenant.`,
             `${alter} WITH CHECK (${rename});`,
           );
         } else {
@@ -347,7 +347,7 @@ class Audit {
             entry.code,
             'error',
             object,
-            `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, ${policy.permissive ? 'permissive' : 'restrictive'}) passes every row when the tenant setting is ${scenarios.join(' or ')}: ${clauses.join(', ')}. A connection without tenant context (a fresh or pooled session, a job, a forgotten SET LOCAL) can ${kinds.join(', ')} every tenant's rows: current_setting(..., true) returns NULL before any SET and '' after one has ended.`,
+            `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, ${policy.permissive ? 'permissive' : 'restrictive'}) passes every row when the tenant setting is ${scenarios.join(' or ')}: ${clauses.join(', ')}. A connection without tenant context (a fresh or pooled session, a job, a forgotten SET LOCAL) can ${list(verbs(kinds))} every tenant's rows: current_setting(..., true) returns NULL before any SET and '' after one has ended.`,
             `${alterExpressions(alter, policy.command, rename)} -- a missing setting then gives NULL (no row matches) and an empty one fails the cast (an error): both fail closed`,
           );
         }
@@ -370,7 +370,7 @@ class Audit {
       'TK_TRUNCATE_GRANTED',
       'error',
       relation.id,
-      `${this.#app} has TRUNCATE on ${relation.id} (${describeScope(scoped)})${relation.appIsOwner ? ' (as its owner or a member of the owner)' : ''}. TRUNCATE ignores row level security: one tenant can erase every tenant's rows.`,
+      `${this.#app} has TRUNCATE on ${relation.id} (${describeScope(scoped)})${relation.appIsOwner ? ', as its owner or a member of the owner' : ''}. TRUNCATE ignores row level security: one tenant can erase every tenant's rows.`,
       relation.appIsOwner
         ? `ALTER TABLE ${relation.qualified} OWNER TO <migration role>;`
         : `REVOKE TRUNCATE ON ${relation.qualified} FROM ${quoteIdent(this.#app)}; -- and from PUBLIC or any role ${this.#app} is a member of, if granted there`,
@@ -469,7 +469,7 @@ class Audit {
       }
       const exposures: string[] = [];
       const subject: string[] = [];
-      this.#walkView(view, view.securityInvoker ? null : view.owner, new Set(), exposures, subject);
+      this.#walkView(view, view.securityInvoker ? null : view.owner, new Set(), exposures, subject, []);
       if (exposures.length > 0) {
         this.#add(
           'TK_VIEW_BYPASSES_RLS',
@@ -494,32 +494,33 @@ class Audit {
    * Follows what a view reads. `reader` is the role whose rights apply (null: the app itself, through
    * security_invoker views). Exposures are tenant tables read by a role that bypasses their RLS.
    */
-  #walkView(view: CatalogRelation, reader: string | null, visited: Set<string>, exposures: string[], subject: string[]): void {
+  #walkView(view: CatalogRelation, reader: string | null, visited: Set<string>, exposures: string[], subject: string[], via: readonly string[]): void {
     if (visited.has(view.id)) return;
     visited.add(view.id);
+    const through = via.length > 0 ? ` through ${via.join(' -> ')}` : '';
     for (const dep of view.dependsOn) {
       const target = this.#catalog.relations.get(dep);
       if (!target) continue;
       if (target.kind === 'view') {
-        this.#walkView(target, target.securityInvoker ? reader : target.owner, visited, exposures, subject);
+        this.#walkView(target, target.securityInvoker ? reader : target.owner, visited, exposures, subject, [...via, target.id]);
         continue;
       }
       if (target.kind === 'materialized view') {
         const tables = this.#scopedBehind(target.id, new Set());
-        if (tables.length > 0) exposures.push(`materialized view ${target.id} (no row level security) over ${list(tables)}`);
+        if (tables.length > 0) exposures.push(`materialized view ${target.id}${through} (no row level security) over ${list(tables)}`);
         continue;
       }
       const scoped = this.#scoped.get(target.id);
       if (!scoped || reader === null) continue;
       const why = this.#bypasses(reader, target);
-      if (why) exposures.push(`${target.id} as ${reader}, who ${why}`);
-      else subject.push(`${target.id} as ${reader}`);
+      if (why) exposures.push(`${target.id}${through} as ${reader}, who ${why}`);
+      else subject.push(`${target.id}${through} as ${reader}`);
     }
   }
 
   /** Why `role` ignores RLS on `table`, or undefined when it is subject to it. */
   #bypasses(role: string, table: CatalogRelation): string | undefined {
-    if (!table.rlsEnabled) return 'is not restricted (row level security is disabled on it)';
+    if (!table.rlsEnabled) return 'is not restricted there (row level security is disabled on it)';
     const info = this.#catalog.roles.get(role);
     if (info?.superuser) return 'is a superuser';
     if (info?.bypassRls) return 'has BYPASSRLS';
@@ -564,7 +565,7 @@ class Audit {
         ? `its owner ${fn.owner} is ${bypass}, so it reads every tenant's rows`
         : owned.length > 0
           ? `its owner ${fn.owner} owns ${list(owned)} without FORCE ROW LEVEL SECURITY, so it reads every tenant's rows there`
-          : `it runs as ${fn.owner}, whose policies apply instead of ${this.#app}'s`;
+          : `the policies for ${fn.owner} apply instead of those for ${this.#app}`;
       this.#add(
         'TK_SECURITY_DEFINER_READS_TENANT_TABLE',
         'warning',
@@ -622,9 +623,15 @@ const CHECK_KINDS: readonly CheckKind[] = [
   { label: 'read', privilege: 'select', commands: ['ALL', 'SELECT'], useCheck: false },
   { label: 'update', privilege: 'update', commands: ['ALL', 'UPDATE'], useCheck: false },
   { label: 'delete', privilege: 'delete', commands: ['ALL', 'DELETE'], useCheck: false },
-  { label: 'insert new rows', privilege: 'insert', commands: ['ALL', 'INSERT'], useCheck: true },
-  { label: 'update into new rows', privilege: 'update', commands: ['ALL', 'UPDATE'], useCheck: true },
+  { label: 'insert', privilege: 'insert', commands: ['ALL', 'INSERT'], useCheck: true },
+  { label: 'update into', privilege: 'update', commands: ['ALL', 'UPDATE'], useCheck: true },
 ];
+
+/** What a tenant can do, in a fixed order: read, insert, update, delete. */
+function verbs(labels: Iterable<string>): string[] {
+  const set = new Set([...labels].map((label) => (label === 'update into' ? 'update' : label)));
+  return ['read', 'insert', 'update', 'delete'].filter((verb) => set.has(verb));
+}
 
 const USING_LABELS = new Set(CHECK_KINDS.filter((kind) => !kind.useCheck).map((kind) => kind.label));
 
@@ -688,6 +695,8 @@ export type Expr =
   | { readonly t: 'call'; readonly name: string; readonly args: readonly Expr[] }
   | { readonly t: 'cast'; readonly arg: Expr; readonly type: string }
   | { readonly t: 'cmp'; readonly op: string; readonly l: Expr; readonly r: Expr }
+  /** Any other binary operator (arithmetic, ||, ->>, @>...): strict, NULL in gives NULL out. */
+  | { readonly t: 'op'; readonly op: string; readonly l: Expr; readonly r: Expr }
   | { readonly t: 'and' | 'or'; readonly args: readonly Expr[] }
   | { readonly t: 'not'; readonly arg: Expr }
   | { readonly t: 'is'; readonly arg: Expr; readonly test: 'null' | 'true' | 'false'; readonly negated: boolean }
@@ -754,6 +763,13 @@ export function evaluate(expr: Expr, scenario: Scenario, columns?: ReadonlySet<s
       if (equal === undefined) return UNKNOWN;
       if (expr.op === '=' || expr.op === 'IS NOT DISTINCT FROM') return equal ? TRUE : FALSE;
       if (expr.op === '<>' || expr.op === '!=' || expr.op === 'IS DISTINCT FROM') return equal ? FALSE : TRUE;
+      return UNKNOWN;
+    }
+    case 'op': {
+      const l = ev(expr.l);
+      const r = ev(expr.r);
+      if (l.k === 'err' || r.k === 'err') return ERR;
+      if (l.k === 'null' || r.k === 'null') return NULL;
       return UNKNOWN;
     }
     case 'and': {
@@ -1061,15 +1077,14 @@ class Parser {
       return { t: 'opaque' };
     }
     if (token?.k === 'op') {
-      // Any other operator (~, @>, &&, ...): unknown.
+      // Any other operator (~, @>, ->>, &&, ...): strict, otherwise unknown.
       this.#pos++;
       if (this.#word() === 'any' || this.#word() === 'all') {
         this.#pos++;
         this.#skipGroup();
-      } else {
-        this.#additive();
+        return { t: 'opaque' };
       }
-      return { t: 'opaque' };
+      return { t: 'op', op: token.v, l: left, r: this.#additive() };
     }
     return left;
   }
@@ -1080,8 +1095,7 @@ class Parser {
       const token = this.#peek();
       if (token?.k === 'op' && ['+', '-', '*', '/', '%', '||', '^'].includes(token.v)) {
         this.#pos++;
-        this.#postfix();
-        left = { t: 'opaque' };
+        left = { t: 'op', op: token.v, l: left, r: this.#postfix() };
         continue;
       }
       return left;
