@@ -252,6 +252,8 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       expect(fk.severity).toBe('warning');
       expect(fk.hint).toContain('ADD FOREIGN KEY ("tenant_id", "project_id") REFERENCES "public"."projects" ("tenant_id", "id")');
       const saas = of('leak-28-saas-documents-naive.sql');
+      // Hints use the setting the schema's policies read.
+      expect(find(saas, 'TK_RLS_DISABLED', 'public.tenants').hint).toContain(`"tenant_id" = current_setting('app.current_tenant_id', true)::uuid`);
       find(saas, 'TK_CROSS_TENANT_FK', 'public.documents.documents_user_id_fkey');
       expect(find(saas, 'TK_UNIQUE_WITHOUT_TENANT', 'public.users.users_email_key').severity).toBe('info');
       expect(find(saas, 'TK_BYPASS_POLICY_FOR_OTHER_ROLE', 'public.documents.uber_admin').severity).toBe('info');

@@ -8,7 +8,10 @@ export interface AuditOptions {
   readonly appRole: string;
   readonly tenancy: Tenancy;
   readonly model: SchemaModel;
-  /** The setting policies read the tenant from; used in hints. Default app.tenant_id. */
+  /**
+   * The setting policies read the tenant from; used in hints. Default: the setting the existing
+   * policies read most often, else app.tenant_id.
+   */
   readonly tenantSetting?: string;
 }
 
@@ -44,6 +47,8 @@ interface Scoped {
   readonly table: TableModel;
   /** A partition or inheritance child of a tenant-scoped table. */
   readonly child: boolean;
+  /** Children: the table it is a partition or child of. */
+  readonly parentId?: string;
   readonly tenantColumn: string | undefined;
   readonly anchor: ForeignKeyModel | undefined;
 }
@@ -90,7 +95,7 @@ class Audit {
     this.#catalog = catalog;
     this.#options = options;
     this.#app = options.appRole;
-    this.#setting = options.tenantSetting ?? 'app.tenant_id';
+    this.#setting = options.tenantSetting ?? settingInUse(catalog.policies) ?? 'app.tenant_id';
     for (const table of options.model.tables) this.#tables.set(table.id, table);
     for (const table of options.model.tables) {
       const info = options.tenancy.tables.get(table.id);
@@ -111,7 +116,8 @@ class Audit {
       grew = false;
       for (const relation of catalog.relations.values()) {
         if (relation.parents.length === 0) continue;
-        const parent = relation.parents.map((id) => this.#scoped.get(id)).find((scoped) => scoped !== undefined);
+        const parentId = relation.parents.find((id) => this.#scoped.has(id));
+        const parent = parentId === undefined ? undefined : this.#scoped.get(parentId);
         const existing = this.#scoped.get(relation.id);
         if (!parent || existing?.child) continue;
         this.#scoped.set(relation.id, {
@@ -119,6 +125,7 @@ class Audit {
           kind: parent.kind,
           table: parent.table,
           child: true,
+          parentId,
           tenantColumn: parent.tenantColumn,
           anchor: parent.anchor,
         });
@@ -195,8 +202,8 @@ class Audit {
           'TK_PARTITION_WITHOUT_RLS',
           'error',
           relation.id,
-          `${relation.id} is ${relation.isPartition ? 'a partition' : 'an inheritance child'} of ${scoped.table.id} (${what}) with row level security disabled, and ${this.#app} has ${list(access)} on it directly. Partitions and children do not inherit the parent's RLS flags or policies: queried by name, it returns and accepts every tenant's rows.`,
-          `ALTER TABLE ${relation.qualified} ENABLE ROW LEVEL SECURITY; ALTER TABLE ${relation.qualified} FORCE ROW LEVEL SECURITY; -- with no policy of its own, direct access is denied and the parent's policies still apply through ${scoped.table.qualified}; or: REVOKE ALL ON ${relation.qualified} FROM ${quoteIdent(this.#app)};`,
+          `${relation.id} is ${relation.isPartition ? 'a partition' : 'an inheritance child'} of ${scoped.parentId} (${what}) with row level security disabled, and ${this.#app} has ${list(access)} on it directly. Partitions and children do not inherit the parent's RLS flags or policies: queried by name, it returns and accepts every tenant's rows.`,
+          `ALTER TABLE ${relation.qualified} ENABLE ROW LEVEL SECURITY; ALTER TABLE ${relation.qualified} FORCE ROW LEVEL SECURITY; -- with no policy of its own, direct access is denied and the parent's policies still apply through ${this.#catalog.relations.get(scoped.parentId!)?.qualified ?? scoped.table.qualified}; or: REVOKE ALL ON ${relation.qualified} FROM ${quoteIdent(this.#app)};`,
         );
         return;
       }
@@ -259,7 +266,7 @@ class Audit {
       if (policy.appliesToApp || !policy.permissive) continue;
       const exprs = parsed.get(policy)!;
       const open = [exprs.using, policy.command === 'SELECT' || policy.command === 'DELETE' ? undefined : exprs.check].some(
-        (expr) => expr !== undefined && evaluate(expr, 'set', columns) === TRUE,
+        (expr) => expr !== undefined && isTrue(evaluate(expr, 'set', columns)),
       );
       if (!open) continue;
       this.#add(
@@ -296,7 +303,7 @@ class Audit {
         const tree = expr(policy);
         // A policy without the expression adds nothing: no rows for a permissive one, no limit for a restrictive one.
         if (tree === undefined) return !policy.permissive;
-        return evaluate(tree, scenario, columns) === TRUE;
+        return isTrue(evaluate(tree, scenario, columns));
       };
       const hole = (scenario: Scenario) => permissive.some((p) => passes(p, scenario)) && restrictive.every((r) => passes(r, scenario));
       if (hole('set')) {
@@ -513,6 +520,8 @@ class Audit {
       const scoped = this.#scoped.get(target.id);
       if (!scoped || reader === null) continue;
       const why = this.#bypasses(reader, target);
+      // A view owned by the app itself reads with the app's own rights and policies.
+      if (!why && reader === this.#app) continue;
       if (why) exposures.push(`${target.id}${through} as ${reader}, who ${why}`);
       else subject.push(`${target.id}${through} as ${reader}`);
     }
@@ -556,7 +565,8 @@ class Audit {
       (relation) => this.#scoped.has(relation.id) || ((relation.kind === 'view' || relation.kind === 'materialized view') && this.#scopedBehind(relation.id, new Set()).length > 0),
     );
     for (const fn of this.#catalog.functions) {
-      if (!fn.securityDefiner || !fn.appCanExecute) continue;
+      // Owned by the app itself, SECURITY DEFINER grants nothing the app does not have.
+      if (!fn.securityDefiner || !fn.appCanExecute || fn.owner === this.#app) continue;
       const named = new Set([...relationsNamedIn(fn.source, candidates), ...fn.dependsOn.filter((id) => candidates.some((c) => c.id === id))]);
       if (named.size === 0) continue;
       const bypass = fn.ownerSuperuser ? 'a superuser' : fn.ownerBypassRls ? 'BYPASSRLS' : undefined;
@@ -642,6 +652,20 @@ function alterExpressions(alter: string, command: PolicyCommand, expression: str
   return `${alter} USING (${expression}) WITH CHECK (${expression});`;
 }
 
+/** The current_setting() name the policies use most (ties: first in code-point order). */
+function settingInUse(policies: readonly CatalogPolicy[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const policy of policies) {
+    for (const text of [policy.using, policy.withCheck]) {
+      for (const match of (text ?? '').matchAll(/current_setting\('((?:[^']|'')+)'/g)) {
+        const name = match[1]!.replaceAll("''", "'");
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+      }
+    }
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || byText(a[0], b[0]))[0]?.[0];
+}
+
 function accessList(relation: CatalogRelation, which: readonly ('SELECT' | 'INSERT' | 'UPDATE' | 'DELETE')[]): string[] {
   if (!relation.app.schemaUsage) return [];
   return which.filter((privilege) => relation.app[privilege.toLowerCase() as Privilege]);
@@ -702,7 +726,7 @@ export type Expr =
   | { readonly t: 'is'; readonly arg: Expr; readonly test: 'null' | 'true' | 'false'; readonly negated: boolean }
   | { readonly t: 'opaque' };
 
-type Value =
+export type Value =
   | { readonly k: 'bool'; readonly v: boolean }
   | { readonly k: 'null' }
   | { readonly k: 'lit'; readonly v: string }
@@ -713,6 +737,10 @@ type Value =
   | { readonly k: 'unknown' };
 
 const TRUE: Value = { k: 'bool', v: true };
+
+export function isTrue(value: Value): boolean {
+  return value.k === 'bool' && value.v;
+}
 const FALSE: Value = { k: 'bool', v: false };
 const NULL: Value = { k: 'null' };
 const ERR: Value = { k: 'err' };
