@@ -1,6 +1,8 @@
 import { type AutoFactories, type TableModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
 import { type Queryable, type TestDatabase, openConnection } from '@tenantkit/testkit';
+import { readCatalog } from './audit/catalog.js';
 import { auditCatalog } from './audit/rules.js';
+import { probeExposure } from './exposure.js';
 import { type TenantContext, assertNoLeak, contextFor, detectTenantSetting, gucContext } from './context.js';
 import { TenantContextError } from './errors.js';
 import { assertProvingIdentity } from './guard.js';
@@ -107,6 +109,18 @@ async function probeAll(
     const result = await probeTable({ db, context, world, factories, ...(freshApp ? { freshApp } : {}) }, target);
     findings.push(...result.findings);
     tables.push({ table: table.id, kind, tenantColumn, checks: result.checks });
+  }
+  // Partitions, inheritance children and views of the probed tables: other ways to their rows.
+  const probed = new Map(
+    tables.filter((table) => table.kind !== 'global' && table.checks.some((check) => check.status !== 'skip')).map((table) => [table.table, table]),
+  );
+  const catalog = await readCatalog(db, db.app.role);
+  for (const relation of [...catalog.relations.values()].sort((x, y) => x.id.localeCompare(y.id))) {
+    if (probed.has(relation.id) || model.tables.some((table) => table.id === relation.id && !relation.isPartition)) continue;
+    const via = relation.parents.find((parent) => probed.has(parent)) ?? (relation.kind === 'view' || relation.kind === 'materialized view' ? relation.dependsOn.find((parent) => probed.has(parent)) : undefined);
+    if (!via) continue;
+    const source = probed.get(via)!;
+    tables.push(await probeExposure(db, context, world, relation, { table: via, tenantColumn: source.tenantColumn ?? tenancy.tenantColumn }, freshApp));
   }
   tables.sort((x, y) => x.table.localeCompare(y.table));
   const ok = !tables.some((table) => table.checks.some((check) => check.status === 'fail')) && !findings.some((finding) => finding.severity === 'error');

@@ -292,7 +292,7 @@ async function probeNoContext(env: ProbeEnvironment, target: ProbeTable, keys: r
 }
 
 /** Runs fn as the app role in a transaction with the tenant's context, then rolls everything back. */
-async function asApp(db: TestDatabase, context: TenantContext, tenant: string | undefined, fn: (tx: Session) => Promise<void>): Promise<void> {
+export async function asApp(db: TestDatabase, context: TenantContext, tenant: string | undefined, fn: (tx: Session) => Promise<void>): Promise<void> {
   try {
     await db.app.transaction(async (tx) => {
       if (tenant !== undefined) await context.apply(tx, tenant);
