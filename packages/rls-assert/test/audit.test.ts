@@ -1,42 +1,10 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { discoverTenancy, introspectSchema } from '@tenantkit/fixtures';
 import { type BackendKind, type Kit, type NativeServer, type TestDatabase, startKit, startNativeServer } from '@tenantkit/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { UnknownRoleError, readCatalog, relationsNamedIn } from '../src/audit/catalog.js';
 import { type Scenario, auditCatalog, evaluate, parseExpression, sortFindings } from '../src/audit/rules.js';
 import type { Finding, Severity } from '../src/types.js';
-
-const CORPUS_DIR = new URL('./fixtures/corpus/', import.meta.url);
-
-interface CorpusCase {
-  readonly file: string;
-  readonly path: string;
-  /** Codes that must be found; empty for a correct schema. */
-  readonly expected: readonly string[];
-  readonly correct: boolean;
-  readonly migrateAs: 'owner' | 'admin';
-}
-
-function readCorpus(): CorpusCase[] {
-  return readdirSync(CORPUS_DIR)
-    .filter((file) => file.endsWith('.sql'))
-    .sort()
-    .map((file) => {
-      const path = fileURLToPath(new URL(file, CORPUS_DIR));
-      const text = readFileSync(path, 'utf8');
-      const expect = /^-- expect: (.+)$/m.exec(text)?.[1]?.trim();
-      if (!expect) throw new Error(`${file} has no "-- expect:" header`);
-      const correct = expect === 'none';
-      return {
-        file,
-        path,
-        expected: correct ? [] : expect.split(',').map((code) => code.trim()),
-        correct,
-        migrateAs: /^-- migrate-as: admin$/m.test(text) ? 'admin' : 'owner',
-      };
-    });
-}
+import { readCorpus } from './corpus.js';
 
 const CORPUS = readCorpus();
 const SHARED_SERVER_ENV = 'TENANTKIT_SHARED_SERVER';
