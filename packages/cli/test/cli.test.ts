@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 const run = promisify(execFile);
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/tenantkit.js', import.meta.url));
 
 const scenario = (name: string) => fileURLToPath(new URL(`../../fixtures/test/fixtures/scenarios/${name}`, import.meta.url));
 
@@ -26,6 +26,12 @@ describe('tenantkit bin', () => {
     const result = await tenantkit('--help');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/audit[\s\S]*seed[\s\S]*migrations check/);
+  });
+
+  test('the workspace links the bin, so `pnpm exec tenantkit` works at the root', async () => {
+    const linked = fileURLToPath(new URL('../../../node_modules/.bin/tenantkit', import.meta.url));
+    const { stdout } = await run(linked, ['--version']);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
   test('--version prints the package version', async () => {
