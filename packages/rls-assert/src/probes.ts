@@ -112,7 +112,10 @@ export async function probeTable(env: ProbeEnvironment, target: ProbeTable): Pro
     { attacker: a, victim: b },
     { attacker: b, victim: a },
   ]) {
-    for (const result of await probeDirection(env, target, pair)) {
+    const direction = await probeDirection(env, target, pair);
+    // One finding per foreign key, whichever direction proved it first.
+    for (const finding of direction.findings) if (!findings.some((known) => known.code === finding.code && known.object === finding.object)) findings.push(finding);
+    for (const result of direction.results) {
       const previous = results.get(result.check as CheckName);
       // A failure in either direction is the table's result; otherwise the first pass stands.
       if (!previous || (previous.status !== 'fail' && result.status === 'fail') || (previous.status === 'skip' && result.status === 'pass')) {
@@ -126,13 +129,14 @@ export async function probeTable(env: ProbeEnvironment, target: ProbeTable): Pro
   return { checks: CHECKS.map((check) => results.get(check) ?? { check, status: 'skip', detail: 'not probed' }), findings };
 }
 
-async function probeDirection(env: ProbeEnvironment, target: ProbeTable, pair: TenantPair): Promise<CheckResult[]> {
+async function probeDirection(env: ProbeEnvironment, target: ProbeTable, pair: TenantPair): Promise<{ results: CheckResult[]; findings: Finding[] }> {
   const { db, context, world } = env;
   const { table } = target;
   const seeded = world.table(table.id);
   const own = seeded?.keys[pair.attacker] ?? [];
   const foreign = seeded?.keys[pair.victim] ?? [];
   const results: CheckResult[] = [];
+  const findings: Finding[] = [];
   const pass = (check: CheckName, detail: string) => results.push({ check, status: 'pass', detail });
   const fail = (check: CheckName, detail: string) => results.push({ check, status: 'fail', detail });
   const skip = (check: CheckName, detail: string) => results.push({ check, status: 'skip', detail });
@@ -234,9 +238,51 @@ async function probeDirection(env: ProbeEnvironment, target: ProbeTable, pair: T
     }
     const deleted = await attempt(tx, `DELETE FROM ${table.qualified}`, []);
     results.push(verdict('delete-unfiltered', deleted, visible - foreignVisible, `an unfiltered DELETE by ${who} removed`, `rows while only ${visible - foreignVisible} are its own or shared`));
+
+    if (ownRow && target.kind === 'tenant') findings.push(...(await probeCrossReferences(env, target, pair, ownRow, tx)));
   });
 
-  return results;
+  return { results, findings };
+}
+
+/**
+ * Writes through foreign keys: a row of the attacker's tenant pointing at the victim's parent row.
+ * Accepted, it is proven (foreign-key checks ignore RLS): ownership corrupted and existence revealed,
+ * though no row is exposed, hence a warning.
+ */
+async function probeCrossReferences(env: ProbeEnvironment, target: ProbeTable, pair: TenantPair, ownRow: Row, tx: Session): Promise<Finding[]> {
+  const { table } = target;
+  const findings: Finding[] = [];
+  for (const fk of table.foreignKeys) {
+    const parentId = `${fk.references.schema}.${fk.references.table}`;
+    const parentKind = env.factories.tenancy.tables.get(parentId)?.kind;
+    if (parentKind !== 'tenant' && parentKind !== 'indirect') continue;
+    if (target.tenantColumn && fk.columns.includes(target.tenantColumn)) continue;
+    const parent = env.factories.model.tables.find((candidate) => candidate.id === parentId);
+    const victimKey = env.world.table(parentId)?.keys[pair.victim]?.[0];
+    if (!parent || !victimKey || parent.primaryKey.length === 0) continue;
+    const victimParent = await loadRow(env.db, parent, victimKey);
+    if (!victimParent) continue;
+    const row = insertableCopy(env, table, target, ownRow);
+    fk.columns.forEach((column, index) => {
+      row[column] = victimParent[fk.references.columns[index]!];
+    });
+    const columns = Object.keys(row);
+    const outcome = await attempt(
+      tx,
+      `INSERT INTO ${table.qualified} (${columns.map(quoteIdent).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      columns.map((name) => row[name]),
+    );
+    if (outcome.error) continue;
+    findings.push({
+      code: 'TK_CROSS_TENANT_REFERENCE_WRITTEN',
+      severity: 'warning',
+      object: `${table.id}.${fk.name}`,
+      message: `Proven by a probe: tenant ${pair.attacker} wrote a row of ${table.id} whose ${fk.columns.join(', ')} points at tenant ${pair.victim}'s row in ${parentId}. Foreign-key checks ignore row level security, so ownership can be corrupted and the existence of other tenants' ids tested.`,
+      hint: `Make the foreign key carry the tenant: ALTER TABLE ${parent.qualified} ADD UNIQUE (${quoteIdent(target.tenantColumn ?? 'tenant_id')}, ${fk.references.columns.map(quoteIdent).join(', ')}); then reference (${quoteIdent(target.tenantColumn ?? 'tenant_id')}, ${fk.columns.map(quoteIdent).join(', ')}) from ${table.qualified}.`,
+    });
+  }
+  return findings;
 }
 
 /** A write must touch at most `allowed` rows; RLS refusing it outright is a pass too. */

@@ -144,3 +144,22 @@ test('one table probed against rows picked by hand with the factories', async ()
   expect(checks.find((check) => check.check === 'read-own')?.detail).toContain('sees its 2 row(s)');
   expect(report.tables.find((entry) => entry.table === 'public.tenants')!.checks.every((check) => check.status === 'skip')).toBe(true);
 });
+
+test.each([
+  { name: 'a single-column foreign key', fk: 'note_id bigint NOT NULL REFERENCES notes', proven: true },
+  { name: 'a composite foreign key with the tenant', fk: 'note_id bigint NOT NULL, FOREIGN KEY (tenant_id, note_id) REFERENCES notes (tenant_id, note_id)', proven: false },
+])('a write through $name to the other tenant\'s parent', async ({ fk, proven }) => {
+  await using kit = await startKit({
+    backend: 'pglite',
+    schema: `${TENANTS} CREATE POLICY p ON notes USING (${OWN});
+      ALTER TABLE notes ADD UNIQUE (tenant_id, note_id);
+      CREATE TABLE comments (comment_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants, ${fk}, body text NOT NULL);
+      ALTER TABLE comments ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY p ON comments USING (${OWN});`,
+  });
+  await using db = await kit.acquire();
+  const report = await checkIsolation(db, { skipAudit: true, seed: 3 });
+  const written = report.findings.filter((finding) => finding.code === 'TK_CROSS_TENANT_REFERENCE_WRITTEN');
+  expect(written.map((finding) => finding.severity)).toEqual(proven ? ['warning'] : []);
+  expect(report.ok).toBe(true);
+});
