@@ -6,6 +6,7 @@ import {
   type KitOptions,
   type OpenSession,
   type TestDatabase,
+  TenantkitError,
   isLoopbackHost,
   openConnection,
   startKit,
@@ -29,6 +30,42 @@ export interface OpenedSource {
   /** Admin access to the database. */
   readonly admin: OpenSession | TestDatabase;
   close(): Promise<void>;
+}
+
+/** The options every command that opens a database takes (parseArgs form). */
+export const SOURCE_OPTIONS = {
+  sql: { type: 'string', multiple: true },
+  migrations: { type: 'string' },
+  url: { type: 'string' },
+  backend: { type: 'string' },
+  'allow-remote': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `--sql a.sql b.sql` as well as `--sql a.sql --sql b.sql`; stray positionals are a usage error. */
+export function sourceArgs(
+  values: { sql?: string[]; migrations?: string; url?: string; backend?: string; 'allow-remote'?: boolean },
+  positionals: readonly string[],
+): SourceArgs {
+  if (positionals.length > 0 && values.sql === undefined) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return {
+    sql: [...(values.sql ?? []), ...positionals],
+    migrations: values.migrations,
+    url: values.url,
+    backend: values.backend,
+    allowRemote: Boolean(values['allow-remote']),
+  };
+}
+
+/** A failed command: the message on stderr and, with --json, one JSON object on stdout. */
+export function failureResult(command: string, code: 1 | 2, error: unknown, json: boolean, jsonBody: Record<string, unknown> = {}): { code: number; stdout: string; stderr: string } {
+  const named = error instanceof TenantkitError ? error : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  const stderr = `tenantkit ${command}: ${named ? `${named.code}: ` : ''}${message}\n`;
+  if (!json) return { code, stdout: '', stderr };
+  const body = { ...jsonBody, error: { code: named?.code ?? 'TENANTKIT_ERROR', object: named?.object ?? null, message } };
+  return { code, stdout: `${JSON.stringify(body)}\n`, stderr };
 }
 
 export function checkSource(args: SourceArgs): void {

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { type IsolationReport, checkIsolation, renderHtml, renderMatrix, reportJson } from '@tenantkit/rls-assert';
 import { type TestDatabase, TenantkitError, attachDatabase, quoteIdent } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
-import { checkSource, openSource } from '../source.js';
+import { SOURCE_OPTIONS, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
 export const AUDIT_USAGE = `Usage: tenantkit audit (--sql FILE... | --migrations DIR | --url URL) [options]
@@ -33,21 +33,18 @@ function parse(argv: readonly string[]) {
     strict: true,
     allowPositionals: true,
     options: {
-      sql: { type: 'string', multiple: true },
-      migrations: { type: 'string' },
-      url: { type: 'string' },
+      ...SOURCE_OPTIONS,
       'app-role': { type: 'string' },
       'tenant-column': { type: 'string', multiple: true },
       'tenant-setting': { type: 'string' },
       global: { type: 'string', multiple: true },
-      backend: { type: 'string' },
-      'allow-remote': { type: 'boolean' },
-      json: { type: 'boolean' },
       html: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
 }
+
+/** With --json a failure is still the report's shape: nothing proven. */
+const NOT_PROVEN_BODY = { ok: false, tables: [], findings: [] };
 
 /** Failures that mean "isolation is not proven" (1) rather than "could not run" (2). */
 const NOT_PROVEN = new Set<string>(['TENANTKIT_BYPASSING_IDENTITY']);
@@ -61,17 +58,11 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   }
   const { values, positionals } = parsed;
   if (values.help) return { code: 0, stdout: `${AUDIT_USAGE}\n`, stderr: '' };
-  if (positionals.length > 0 && values.sql === undefined) return usageFailure(`unexpected argument "${positionals[0]}"`);
-  const sourceArgs = {
-    sql: [...(values.sql ?? []), ...positionals],
-    migrations: values.migrations,
-    url: values.url,
-    backend: values.backend,
-    allowRemote: Boolean(values['allow-remote']),
-  };
   const appRole = values['app-role'];
+  let args: ReturnType<typeof sourceArgs>;
   try {
-    checkSource(sourceArgs);
+    args = sourceArgs(values, positionals);
+    checkSource(args);
     if (values.url !== undefined && appRole === undefined) throw new UsageError('--url needs --app-role: the role the application connects as');
     if (appRole !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(appRole)) throw new UsageError(`--app-role "${appRole}" is not a plain role name`);
   } catch (error) {
@@ -86,21 +77,21 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
       db = await attachDatabase({ url: values.url, appRole: appRole!, ...(values['allow-remote'] ? { allowRemote: true } : {}) });
       close = () => db.release();
     } else {
-      const source = await openSource(sourceArgs, { roles: { migrateAs: 'admin', appGrants: 'none' } });
+      const source = await openSource(args, { roles: { migrateAs: 'admin', appGrants: 'none' } });
       db = source.database!;
       close = () => source.close();
       if (appRole !== undefined) {
         const { rows } = await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [appRole]);
         if (rows.length === 0) {
           await close();
-          return failure(2, new UsageError(`--app-role ${appRole}: the schema created no such role`), json);
+          return failureResult('audit', 2, new UsageError(`--app-role ${appRole}: the schema created no such role`), json, NOT_PROVEN_BODY);
         }
         // The kit's app login acts with exactly that role's rights (and is refused if that role bypasses RLS).
         await db.exec(`GRANT ${quoteIdent(appRole)} TO ${quoteIdent(db.app.role)}`);
       }
     }
   } catch (error) {
-    return failure(2, error, json);
+    return failureResult('audit', 2, error, json, NOT_PROVEN_BODY);
   }
 
   let report: IsolationReport;
@@ -113,7 +104,7 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   } catch (error) {
     await close().catch(() => {});
     const notProven = error instanceof TenantkitError && NOT_PROVEN.has(error.code);
-    return failure(notProven ? 1 : 2, error, json);
+    return failureResult('audit', notProven ? 1 : 2, error, json, NOT_PROVEN_BODY);
   }
   await close().catch(() => {});
   if (values.html) await writeFile(values.html, renderHtml(report));
@@ -126,13 +117,4 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
 
 function usageFailure(message: string): CliResult {
   return { code: 2, stdout: '', stderr: `tenantkit audit: ${message}\n\n${AUDIT_USAGE}\n` };
-}
-
-function failure(code: 1 | 2, error: unknown, json: boolean): CliResult {
-  const named = error instanceof TenantkitError ? error : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  const stderr = `tenantkit audit: ${named ? `${named.code}: ` : ''}${message}\n`;
-  if (!json) return { code, stdout: '', stderr };
-  const body = { ok: false, tables: [], findings: [], error: { code: named?.code ?? 'TENANTKIT_ERROR', object: named?.object ?? null, message } };
-  return { code, stdout: `${JSON.stringify(body)}\n`, stderr };
 }

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { type World, seedTenants } from '@tenantkit/fixtures';
 import { TenantkitError } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
-import { checkSource, openSource } from '../source.js';
+import { SOURCE_OPTIONS, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
 export const SEED_USAGE = `Usage: tenantkit seed (--sql FILE... | --migrations DIR | --url URL) [options]
@@ -75,32 +75,25 @@ export async function seedCommand(argv: readonly string[]): Promise<CliResult> {
   }
   if (values.help) return { code: 0, stdout: `${SEED_USAGE}\n`, stderr: '' };
   const json = Boolean(values.json);
+  let args: ReturnType<typeof sourceArgs>;
   let tenants: number;
   let rows: number;
   let seed: number | undefined;
-  if (positionals.length > 0 && values.sql === undefined) return usageFailure(`unexpected argument "${positionals[0]}"`);
-  const sourceArgs = {
-    // `--sql a.sql b.sql` as well as `--sql a.sql --sql b.sql`.
-    sql: [...(values.sql ?? []), ...positionals],
-    migrations: values.migrations,
-    url: values.url,
-    backend: values.backend,
-    allowRemote: Boolean(values['allow-remote']),
-  };
   try {
     tenants = count('tenants', values.tenants, 2, 1);
     rows = count('rows', values.rows, 10, 1);
     seed = values.seed === undefined ? undefined : count('seed', values.seed, 0, 0);
-    checkSource(sourceArgs);
+    args = sourceArgs(values, positionals);
+    checkSource(args);
   } catch (error) {
     return usageFailure((error as Error).message);
   }
 
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
-    source = await openSource(sourceArgs);
+    source = await openSource(args);
   } catch (error) {
-    return failure(2, error, json);
+    return failureResult('seed', 2, error, json);
   }
   try {
     const world = await seedTenants(source.admin, {
@@ -113,7 +106,7 @@ export async function seedCommand(argv: readonly string[]): Promise<CliResult> {
   } catch (error) {
     // A table the kit could not fill is the seed's failure (1); anything else is setup (2).
     const seedFailure = error instanceof TenantkitError && SEED_FAILURES.has(error.code);
-    return failure(seedFailure ? 1 : 2, error, json);
+    return failureResult('seed', seedFailure ? 1 : 2, error, json);
   } finally {
     await source.close().catch(() => {});
   }
@@ -133,30 +126,15 @@ function parse(argv: readonly string[]) {
     strict: true,
     allowPositionals: true,
     options: {
-      sql: { type: 'string', multiple: true },
-      migrations: { type: 'string' },
-      url: { type: 'string' },
+      ...SOURCE_OPTIONS,
       tenants: { type: 'string' },
       rows: { type: 'string' },
       'tenant-column': { type: 'string', multiple: true },
       seed: { type: 'string' },
-      backend: { type: 'string' },
-      'allow-remote': { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
 }
 
 function usageFailure(message: string): CliResult {
   return { code: 2, stdout: '', stderr: `tenantkit seed: ${message}\n\n${SEED_USAGE}\n` };
-}
-
-function failure(code: 1 | 2, error: unknown, json: boolean): CliResult {
-  const named = error instanceof TenantkitError ? error : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  const stderr = `tenantkit seed: ${named ? `${named.code}: ` : ''}${message}\n`;
-  if (!json) return { code, stdout: '', stderr };
-  const body = { error: { code: named?.code ?? 'TENANTKIT_ERROR', object: named?.object ?? null, message } };
-  return { code, stdout: `${JSON.stringify(body)}\n`, stderr };
 }
