@@ -22,6 +22,7 @@ export type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './mi
 export { schemaFile, schemaSql } from './migrations/schema.js';
 export { schemaFiles } from './migrations/schema-files.js';
 export { runScript } from './migrations/run-script.js';
+export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
 export { ServerBackend } from './server/server-backend.js';
