@@ -24,6 +24,7 @@ export { schemaFiles } from './migrations/schema-files.js';
 export { runScript } from './migrations/run-script.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
+export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
 export { ServerBackend } from './server/server-backend.js';
 export { connectPg as openConnection } from './session/pg-session.js';
