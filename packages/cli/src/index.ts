@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { auditCommand } from './commands/audit.js';
+import { migrationsCommand } from './commands/migrations.js';
 import { seedCommand } from './commands/seed.js';
 
 export interface CliResult {
@@ -41,13 +42,6 @@ export async function runCli(argv: readonly string[]): Promise<CliResult> {
   if (command === '--version' || command === '-v') return { code: 0, stdout: `${version()}\n`, stderr: '' };
   if (command === 'seed') return seedCommand(argv.slice(1));
   if (command === 'audit') return auditCommand(argv.slice(1));
-  const known = COMMANDS.find(([name]) => name.split(' ')[0] === command);
-  if (known) {
-    return {
-      code: 2,
-      stdout: '',
-      stderr: `tenantkit ${known[0]} is not available in tenantkit ${version()} yet: it ships in a later release.\n`,
-    };
-  }
+  if (command === 'migrations') return migrationsCommand(argv.slice(1));
   return { code: 2, stdout: '', stderr: `tenantkit: unknown command "${command}".\n\n${usage()}\n` };
 }

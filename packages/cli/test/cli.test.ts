@@ -151,3 +151,42 @@ describe('tenantkit audit', () => {
     expect((await tenantkit('audit', '--sql', scenario('superuser-trap.sql'), '--app-role', 'nobody_here')).code).toBe(2);
   });
 });
+
+describe('tenantkit migrations check', () => {
+  const corpus = (name: string) => fileURLToPath(new URL(`../../testkit/test/fixtures/migration-corpus/${name}`, import.meta.url));
+
+  test('--json: a correct set passes every step (exit 0)', async () => {
+    const result = await tenantkit('migrations', 'check', corpus('ok-02-enum-refactor'), '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const output = JSON.parse(result.stdout) as { ok: boolean; migrations: { version: string; name: string; status: string; problems: string[] }[]; error: unknown };
+    expect(Object.keys(output).sort()).toEqual(['error', 'migrations', 'ok']);
+    expect(output.ok).toBe(true);
+    expect(output.error).toBeNull();
+    expect(output.migrations.length).toBeGreaterThanOrEqual(2);
+    for (const step of output.migrations) expect(Object.keys(step).sort()).toEqual(['name', 'problems', 'status', 'version']);
+  });
+
+  test('a down that leaves an index behind fails that step with the diff (exit 1)', async () => {
+    const result = await tenantkit('migrations', 'check', corpus('broken-01-leaves-index'));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('FAIL');
+    expect(result.stdout).toContain('+ index public.documents_tenant_id_idx');
+  });
+
+  test('an SQL error names the file and line (exit 1)', async () => {
+    const result = await tenantkit('migrations', 'check', corpus('broken-11-reapply-table-exists'), '--json');
+    expect(result.code).toBe(1);
+    const output = JSON.parse(result.stdout) as { ok: boolean; error: { file: string; line: number; message: string } };
+    expect(output.ok).toBe(false);
+    expect(output.error.file).toMatch(/0002_audit_log\.up\.sql$/);
+    expect(output.error.line).toBeGreaterThan(0);
+  });
+
+  test('usage and setup errors exit 2', async () => {
+    expect((await tenantkit('migrations')).code).toBe(2);
+    expect((await tenantkit('migrations', 'check')).code).toBe(2);
+    const missing = await tenantkit('migrations', 'check', '/nonexistent-migrations', '--json');
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, migrations: [], error: { file: '/nonexistent-migrations', line: 0, message: expect.stringContaining('no such directory') } });
+  });
+});

@@ -22,6 +22,8 @@ export type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './mi
 export { schemaFile, schemaSql } from './migrations/schema.js';
 export { schemaFiles } from './migrations/schema-files.js';
 export { runScript } from './migrations/run-script.js';
+export * from './snapshot/index.js';
+export { type MigrationCheckReport, type MigrationStepReport, type StairwayOptions, type StepStatus, runFullCycle, runStairway } from './migrations/check/stairway.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
 export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';

@@ -1,0 +1,117 @@
+import { MigrationFailedError } from '../../errors.js';
+import type { Session } from '../../queryable.js';
+import { type SchemaSnapshot, diffSnapshots, formatDiff, isEmpty, snapshotSchema } from '../../snapshot/index.js';
+import type { MigrationInfo, MigrationTarget, Migrator } from '../migrator.js';
+
+export type StepStatus = 'pass' | 'fail' | 'skip';
+
+export interface MigrationStepReport {
+  readonly version: string;
+  readonly name: string;
+  readonly status: StepStatus;
+  readonly problems: readonly string[];
+}
+
+export interface MigrationCheckReport {
+  readonly ok: boolean;
+  readonly migrations: readonly MigrationStepReport[];
+  /** The first SQL error, with where it is. */
+  readonly error: { readonly file: string; readonly line: number; readonly message: string } | null;
+}
+
+export interface StairwayOptions {
+  /** Where snapshots are read (admin: sees every object). */
+  readonly inspect: Session;
+  /** Where migrations run, as the migrating role. */
+  readonly target: MigrationTarget;
+  /** Tables left out of the comparison besides the migrator's own state table. */
+  readonly ignoreTables?: readonly string[];
+  /** Called after each migration's first up: seed data that later steps must keep. */
+  readonly afterUp?: (migration: MigrationInfo, session: Session) => Promise<void>;
+  /** Called after the down and after the second up: check the data survived. */
+  readonly verify?: (migration: MigrationInfo, phase: 'down' | 'up-again', session: Session) => Promise<void>;
+}
+
+/**
+ * The stairway: for every migration in order, snapshot, up, snapshot, down, compare with the first,
+ * up again, compare with the second. The first migration that fails is reported with the diff;
+ * later ones are not tried (the database is no longer where they expect it).
+ */
+export async function runStairway(migrator: Migrator, options: StairwayOptions): Promise<MigrationCheckReport> {
+  const migrations = await migrator.list();
+  const steps: MigrationStepReport[] = [];
+  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
+  let error: MigrationCheckReport['error'] = null;
+  let previous: string | undefined;
+  for (const migration of migrations) {
+    const problems: string[] = [];
+    const step = async (what: string, run: () => Promise<unknown>): Promise<boolean> => {
+      try {
+        await run();
+        return true;
+      } catch (caught) {
+        problems.push(`${what} failed: ${caught instanceof Error ? caught.message.split('\n')[0] : String(caught)}`);
+        if (caught instanceof MigrationFailedError && caught.location && !error) {
+          error = { file: caught.location.file, line: caught.location.line, message: caught.message.split('\n')[0]! };
+        } else if (!error && caught instanceof Error) {
+          error = { file: migration.upFile ?? migration.name, line: 0, message: caught.message.split('\n')[0]! };
+        }
+        return false;
+      }
+    };
+    const before = await snapshot();
+    if (!(await step('up', () => migrator.up(options.target, migration.version)))) {
+      steps.push({ version: migration.version, name: migration.name, status: 'fail', problems });
+      break;
+    }
+    if (options.afterUp && !(await step('seeding after up', () => options.afterUp!(migration, options.inspect)))) {
+      steps.push({ version: migration.version, name: migration.name, status: 'fail', problems });
+      break;
+    }
+    const after = await snapshot();
+    if (!migration.reversible) {
+      steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: ['irreversible: no down step, so up -> down -> up is not checked'] });
+      previous = migration.version;
+      continue;
+    }
+    const down = () => (previous === undefined ? migrator.down(options.target) : migrator.down(options.target, previous));
+    // A down that ran but left the schema elsewhere is still followed by the second up: both are reported.
+    if (await step('down', down)) {
+      const diff = diffSnapshots(before, await snapshot());
+      if (!isEmpty(diff)) problems.push(`down does not return the schema to where it was:\n${formatDiff(diff)}`);
+      if (options.verify) await step('data check after down', () => options.verify!(migration, 'down', options.inspect));
+      if (await step('up after down', () => migrator.up(options.target, migration.version))) {
+        const again = diffSnapshots(after, await snapshot());
+        if (!isEmpty(again)) problems.push(`up after down builds a different schema:\n${formatDiff(again)}`);
+        if (options.verify) await step('data check after up again', () => options.verify!(migration, 'up-again', options.inspect));
+      }
+    }
+    steps.push({ version: migration.version, name: migration.name, status: problems.length === 0 ? 'pass' : 'fail', problems });
+    if (problems.length > 0) break;
+    previous = migration.version;
+  }
+  for (const migration of migrations.slice(steps.length)) {
+    steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: ['not checked: an earlier migration failed'] });
+  }
+  return { ok: steps.every((entry) => entry.status !== 'fail'), migrations: steps, error };
+}
+
+/** base -> head -> base -> head, comparing the two heads and the base with the empty start. */
+export async function runFullCycle(migrator: Migrator, options: StairwayOptions): Promise<string[]> {
+  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
+  const migrations = await migrator.list();
+  if (migrations.some((migration) => !migration.reversible)) return [];
+  const problems: string[] = [];
+  const base = await snapshot();
+  await migrator.up(options.target);
+  const head = await snapshot();
+  await migrator.down(options.target);
+  const again = diffSnapshots(base, await snapshot());
+  if (!isEmpty(again)) problems.push(`head -> base does not return to the empty start:\n${formatDiff(again)}`);
+  await migrator.up(options.target);
+  const second = diffSnapshots(head, await snapshot());
+  if (!isEmpty(second)) problems.push(`base -> head a second time builds a different schema:\n${formatDiff(second)}`);
+  return problems;
+}
+
+export type { SchemaSnapshot };
