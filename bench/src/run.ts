@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { seedTenants } from '@tenantkit/fixtures';
 import { checkIsolation } from '@tenantkit/rls-assert';
-import { type Kit, type ServerBackend, sqlDirectory, startKit } from '@tenantkit/testkit';
+import { type Kit, type ServerBackend, runStairway, snapshotSchema, sqlDirectory, startKit } from '@tenantkit/testkit';
 import pg from 'pg';
-import { writeBenchMigrations } from './schema.ts';
+import { writeBenchMigrations, writeStairwayMigrations } from './schema.ts';
 
 process.env.TENANTKIT_QUIET ??= '1';
 delete process.env.TENANTKIT_BACKEND;
@@ -67,6 +67,39 @@ async function benchSeeding(kit: Kit): Promise<{ rowsPerSec: Stat; rowsPerSecCol
     await db.release();
   }
   return { rowsPerSec: stat(rates), rowsPerSecCold: stat(coldRates), rows };
+}
+
+const STAIRWAY_MIGRATIONS = 50;
+const stairwayDir = join(work, 'stairway');
+await writeStairwayMigrations(stairwayDir, STAIRWAY_MIGRATIONS);
+
+/** Schema snapshots of the migrated bench schema, and one stairway over 50 migrations on an empty database. */
+const STAIRWAY_RUNS = Number(process.env.BENCH_STAIRWAY_RUNS ?? 3);
+
+async function benchMigrations(kit: Kit, backend: 'native' | 'pglite'): Promise<{ snapshot: Stat; stairway: Stat; stairwayOk: boolean }> {
+  const snapshots: number[] = [];
+  {
+    const db = await kit.acquire();
+    await db.query('SELECT 1');
+    for (let i = 0; i < ITERATIONS; i++) snapshots.push(await timed(() => snapshotSchema(db)));
+    await db.release();
+  }
+  const empty = await startKit({ backend, schema: '-- empty\n', isolation: 'database', poolSize: 0, cacheDir });
+  try {
+    const runs: number[] = [];
+    let stairwayOk = true;
+    for (let i = 0; i < STAIRWAY_RUNS; i++) {
+      const db = await empty.acquire();
+      const startedAt = performance.now();
+      const report = await runStairway(sqlDirectory(stairwayDir), { inspect: db, target: { session: db.owner, role: db.owner.role } });
+      runs.push(performance.now() - startedAt);
+      stairwayOk &&= report.ok;
+      await db.release();
+    }
+    return { snapshot: stat(snapshots), stairway: stat(runs), stairwayOk };
+  } finally {
+    await empty.stop();
+  }
 }
 
 const AUDIT_ITERATIONS = Number(process.env.BENCH_AUDIT_ITERATIONS ?? 3);
@@ -136,7 +169,9 @@ async function benchServer() {
     }
     const seeding = await benchSeeding(kit);
     const audit = await benchAudit(kit);
+    const migrations = await benchMigrations(kit, 'native');
     return {
+      migrations,
       version: backend.serverVersion,
       seeding,
       audit,
@@ -158,6 +193,7 @@ async function benchPglite() {
   const reset: number[] = [];
   let seeding: Awaited<ReturnType<typeof benchSeeding>>;
   let audit: Awaited<ReturnType<typeof benchAudit>>;
+  let migrations: Awaited<ReturnType<typeof benchMigrations>>;
   try {
     for (let i = 0; i < ITERATIONS * 3; i++) {
       let spent = 0;
@@ -170,6 +206,7 @@ async function benchPglite() {
     }
     seeding = await benchSeeding(kit);
     audit = await benchAudit(kit);
+    migrations = await benchMigrations(kit, 'pglite');
   } finally {
     await kit.stop();
   }
@@ -200,7 +237,7 @@ async function benchPglite() {
     await probe.close();
     return rows[0]!.v;
   })();
-  return { version, postgres: row, seeding, audit, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
+  return { version, postgres: row, seeding, audit, migrations, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
 }
 
 const server = await benchServer();
@@ -249,6 +286,14 @@ const results = {
     tables30MsPgliteP95: pglite.audit.ms.p95,
     isolationProven: server.audit.ok && pglite.audit.ok,
   },
+  migrations: {
+    snapshotP50Ms: server.migrations.snapshot.p50,
+    snapshotP95Ms: server.migrations.snapshot.p95,
+    snapshotPgliteP50Ms: pglite.migrations.snapshot.p50,
+    stairway50MsNative: server.migrations.stairway.p50,
+    stairway50MsPglite: pglite.migrations.stairway.p50,
+    stairwayPassed: server.migrations.stairwayOk && pglite.migrations.stairwayOk,
+  },
   samples: { server: server.acquire.n, serverNaive: server.naive.n, pgliteReset: pglite.reset.n, pgliteSlow: pglite.workerStart.n },
   ratios: {
     acquireToRawClone: ratio(server.acquire.p50, server.raw.p50),
@@ -267,6 +312,9 @@ const targets = {
   'seeding >= 2,000 rows/s PGlite': results.fixtures.rowsPerSecPglite >= 2000,
   'full audit of 30 tenant tables <= 1.5 s native': results.audit.tables30MsNative <= 1500,
   'full audit of 30 tenant tables <= 3 s PGlite': results.audit.tables30MsPglite <= 3000,
+  'schema snapshot <= 50 ms': results.migrations.snapshotP50Ms <= 50,
+  'stairway of 50 <= 10 s native': results.migrations.stairway50MsNative <= 10_000,
+  'stairway of 50 <= 20 s PGlite': results.migrations.stairway50MsPglite <= 20_000,
 };
 const output = { ...results, targets };
 const target = new URL('../results/latest.json', import.meta.url);
@@ -289,6 +337,7 @@ console.log(
   `fixtures: seeding ${results.fixtures.rowsSeeded} rows: ${results.fixtures.rowsPerSecNative} rows/s native, ${results.fixtures.rowsPerSecPglite} rows/s PGlite (medians; catalog read every time: ${results.fixtures.rowsPerSecNativeColdCatalog} and ${results.fixtures.rowsPerSecPgliteColdCatalog})`,
 );
 console.log(`audit: ${results.audit.tenantTables} tenant tables: ${results.audit.tables30MsNative} ms native, ${results.audit.tables30MsPglite} ms PGlite (medians), isolation proven: ${results.audit.isolationProven}`);
+console.log(`migrations: snapshot ${results.migrations.snapshotP50Ms} ms (median, native), stairway of ${STAIRWAY_MIGRATIONS}: ${results.migrations.stairway50MsNative} ms native, ${results.migrations.stairway50MsPglite} ms PGlite (medians of ${STAIRWAY_RUNS}; passed: ${results.migrations.stairwayPassed})`);
 for (const [name, value] of Object.entries(results.ratios)) console.log(`${name.padEnd(34)}${String(value).padStart(8)}`);
 for (const [name, met] of Object.entries(targets)) console.log(`${met ? 'met    ' : 'MISSED '} ${name}`);
 console.log(`written to ${target.pathname}`);

@@ -74,3 +74,23 @@ CREATE VIEW open_entities WITH (security_invoker = true) AS SELECT id, tenant_id
   }
   return migrations.length;
 }
+
+/** `count` small migrations with exact downs, for timing the stairway: a table, an index, RLS and a policy each. */
+export async function writeStairwayMigrations(dir: string, count: number): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, '0001_tenants.up.sql'), 'CREATE TABLE tenants (tenant_id uuid PRIMARY KEY, name text NOT NULL);\n');
+  await writeFile(join(dir, '0001_tenants.down.sql'), 'DROP TABLE tenants;\n');
+  for (let i = 2; i <= count; i++) {
+    const name = `step_${String(i).padStart(2, '0')}`;
+    const base = `${String(i).padStart(4, '0')}_${name}`;
+    await writeFile(
+      join(dir, `${base}.up.sql`),
+      `CREATE TABLE ${name} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants, label text NOT NULL DEFAULT '');
+CREATE INDEX ${name}_tenant_idx ON ${name} (tenant_id);
+ALTER TABLE ${name} ENABLE ROW LEVEL SECURITY;
+CREATE POLICY ${name}_tenant ON ${name} USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+`,
+    );
+    await writeFile(join(dir, `${base}.down.sql`), `DROP TABLE ${name};\n`);
+  }
+}
