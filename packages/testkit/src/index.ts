@@ -23,7 +23,16 @@ export { schemaFile, schemaSql } from './migrations/schema.js';
 export { schemaFiles } from './migrations/schema-files.js';
 export { runScript } from './migrations/run-script.js';
 export * from './snapshot/index.js';
-export { type MigrationCheckReport, type MigrationStepReport, type StairwayOptions, type StepStatus, runFullCycle, runStairway } from './migrations/check/stairway.js';
+export {
+  type MigrationCheckReport,
+  type MigrationStepReport,
+  type Stairway,
+  type StairwayOptions,
+  type StepStatus,
+  createStairway,
+  runFullCycle,
+  runStairway,
+} from './migrations/check/stairway.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
 export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';

@@ -80,3 +80,5 @@ export function globalSetup(options: KitOptions): () => Promise<() => Promise<vo
     };
   };
 }
+
+export { type MigrationSuiteOptions, describeMigrations, schemaMatchers } from './migrations.js';

@@ -32,6 +32,67 @@ export interface StairwayOptions {
   readonly verify?: (migration: MigrationInfo, phase: 'down' | 'up-again', session: Session) => Promise<void>;
 }
 
+/** What a stairway carries from one step to the next. */
+export interface Stairway {
+  /** Runs the next migration's up -> down -> up; steps must be taken in order. */
+  step(migration: MigrationInfo): Promise<MigrationStepReport>;
+  /** The first SQL error met so far, with where it is. */
+  readonly error: MigrationCheckReport['error'];
+}
+
+/** A stairway taken one migration at a time (what the vitest helper turns into one test each). */
+export function createStairway(migrator: Migrator, options: StairwayOptions): Stairway {
+  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
+  let error: MigrationCheckReport['error'] = null;
+  let previous: string | undefined;
+  return {
+    get error() {
+      return error;
+    },
+    async step(migration) {
+      const problems: string[] = [];
+      const report = (status: StepStatus): MigrationStepReport => ({ version: migration.version, name: migration.name, status, problems });
+      const attempt = async (what: string, run: () => Promise<unknown>): Promise<boolean> => {
+        try {
+          await run();
+          return true;
+        } catch (caught) {
+          problems.push(`${what} failed: ${caught instanceof Error ? caught.message.split('\n')[0] : String(caught)}`);
+          if (!error && caught instanceof MigrationFailedError && caught.location) {
+            error = { file: caught.location.file, line: caught.location.line, message: caught.message.split('\n')[0]! };
+          } else if (!error && caught instanceof Error) {
+            error = { file: migration.upFile ?? migration.name, line: 0, message: caught.message.split('\n')[0]! };
+          }
+          return false;
+        }
+      };
+      const before = await snapshot();
+      if (!(await attempt('up', () => migrator.up(options.target, migration.version)))) return report('fail');
+      if (options.afterUp && !(await attempt('seeding after up', () => options.afterUp!(migration, options.inspect)))) return report('fail');
+      const after = await snapshot();
+      if (!migration.reversible) {
+        previous = migration.version;
+        problems.push('irreversible: no down step, so up -> down -> up is not checked');
+        return report('skip');
+      }
+      const down = () => (previous === undefined ? migrator.down(options.target) : migrator.down(options.target, previous));
+      // A down that ran but left the schema elsewhere is still followed by the second up: both are reported.
+      if (await attempt('down', down)) {
+        const diff = diffSnapshots(before, await snapshot());
+        if (!isEmpty(diff)) problems.push(`down does not return the schema to where it was:\n${formatDiff(diff)}`);
+        if (options.verify) await attempt('data check after down', () => options.verify!(migration, 'down', options.inspect));
+        if (await attempt('up after down', () => migrator.up(options.target, migration.version))) {
+          const again = diffSnapshots(after, await snapshot());
+          if (!isEmpty(again)) problems.push(`up after down builds a different schema:\n${formatDiff(again)}`);
+          if (options.verify) await attempt('data check after up again', () => options.verify!(migration, 'up-again', options.inspect));
+        }
+      }
+      if (problems.length === 0) previous = migration.version;
+      return report(problems.length === 0 ? 'pass' : 'fail');
+    },
+  };
+}
+
 /**
  * The stairway: for every migration in order, snapshot, up, snapshot, down, compare with the first,
  * up again, compare with the second. The first migration that fails is reported with the diff;
@@ -39,61 +100,17 @@ export interface StairwayOptions {
  */
 export async function runStairway(migrator: Migrator, options: StairwayOptions): Promise<MigrationCheckReport> {
   const migrations = await migrator.list();
+  const stairway = createStairway(migrator, options);
   const steps: MigrationStepReport[] = [];
-  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
-  let error: MigrationCheckReport['error'] = null;
-  let previous: string | undefined;
   for (const migration of migrations) {
-    const problems: string[] = [];
-    const step = async (what: string, run: () => Promise<unknown>): Promise<boolean> => {
-      try {
-        await run();
-        return true;
-      } catch (caught) {
-        problems.push(`${what} failed: ${caught instanceof Error ? caught.message.split('\n')[0] : String(caught)}`);
-        if (caught instanceof MigrationFailedError && caught.location && !error) {
-          error = { file: caught.location.file, line: caught.location.line, message: caught.message.split('\n')[0]! };
-        } else if (!error && caught instanceof Error) {
-          error = { file: migration.upFile ?? migration.name, line: 0, message: caught.message.split('\n')[0]! };
-        }
-        return false;
-      }
-    };
-    const before = await snapshot();
-    if (!(await step('up', () => migrator.up(options.target, migration.version)))) {
-      steps.push({ version: migration.version, name: migration.name, status: 'fail', problems });
-      break;
-    }
-    if (options.afterUp && !(await step('seeding after up', () => options.afterUp!(migration, options.inspect)))) {
-      steps.push({ version: migration.version, name: migration.name, status: 'fail', problems });
-      break;
-    }
-    const after = await snapshot();
-    if (!migration.reversible) {
-      steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: ['irreversible: no down step, so up -> down -> up is not checked'] });
-      previous = migration.version;
-      continue;
-    }
-    const down = () => (previous === undefined ? migrator.down(options.target) : migrator.down(options.target, previous));
-    // A down that ran but left the schema elsewhere is still followed by the second up: both are reported.
-    if (await step('down', down)) {
-      const diff = diffSnapshots(before, await snapshot());
-      if (!isEmpty(diff)) problems.push(`down does not return the schema to where it was:\n${formatDiff(diff)}`);
-      if (options.verify) await step('data check after down', () => options.verify!(migration, 'down', options.inspect));
-      if (await step('up after down', () => migrator.up(options.target, migration.version))) {
-        const again = diffSnapshots(after, await snapshot());
-        if (!isEmpty(again)) problems.push(`up after down builds a different schema:\n${formatDiff(again)}`);
-        if (options.verify) await step('data check after up again', () => options.verify!(migration, 'up-again', options.inspect));
-      }
-    }
-    steps.push({ version: migration.version, name: migration.name, status: problems.length === 0 ? 'pass' : 'fail', problems });
-    if (problems.length > 0) break;
-    previous = migration.version;
+    const step = await stairway.step(migration);
+    steps.push(step);
+    if (step.status === 'fail') break;
   }
   for (const migration of migrations.slice(steps.length)) {
     steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: ['not checked: an earlier migration failed'] });
   }
-  return { ok: steps.every((entry) => entry.status !== 'fail'), migrations: steps, error };
+  return { ok: steps.every((entry) => entry.status !== 'fail'), migrations: steps, error: stairway.error };
 }
 
 /** base -> head -> base -> head, comparing the two heads and the base with the empty start. */

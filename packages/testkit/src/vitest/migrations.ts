@@ -1,0 +1,118 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { KitOptions } from '../config.js';
+import type { TestDatabase } from '../database.js';
+import { type Kit, startKit } from '../kit.js';
+import { type StairwayOptions, createStairway } from '../migrations/check/stairway.js';
+import type { Migrator } from '../migrations/migrator.js';
+import { sqlDirectory } from '../migrations/sql-directory.js';
+import type { Queryable } from '../queryable.js';
+import { type SchemaSnapshot, diffSnapshots, formatDiff, isEmpty, snapshotSchema } from '../snapshot/index.js';
+
+export interface MigrationSuiteOptions extends Pick<StairwayOptions, 'afterUp' | 'verify' | 'ignoreTables'> {
+  /** A Migrator or a directory of golang-migrate style files. */
+  readonly migrations: Migrator | string | URL;
+  /** Backend and roles of the empty database the stairway runs on. */
+  readonly kit?: Omit<KitOptions, 'migrations' | 'schema' | 'isolation'>;
+}
+
+const EMPTY_DATABASE = '-- an empty database: the migrations under test build everything\n';
+
+/**
+ * The stairway as a suite: one test per migration, in order (up, down to exactly where it was, up
+ * again). Call it with top-level await in a test file:
+ *
+ *   await describeMigrations('migrations', { migrations: new URL('../migrations', import.meta.url) })
+ */
+export async function describeMigrations(name: string, options: MigrationSuiteOptions): Promise<void> {
+  const migrator = typeof options.migrations === 'string' || options.migrations instanceof URL ? sqlDirectory(options.migrations) : options.migrations;
+  const migrations = await migrator.list();
+  describe(name, () => {
+    let kit: Kit | undefined;
+    let db: TestDatabase | undefined;
+    let stairway: ReturnType<typeof createStairway> | undefined;
+    let failed: string | undefined;
+    beforeAll(async () => {
+      kit = await startKit({ ...options.kit, schema: EMPTY_DATABASE, isolation: 'database', poolSize: 0 });
+      db = await kit.acquire();
+      stairway = createStairway(migrator, {
+        inspect: db,
+        target: { session: db.owner, role: db.owner.role, ...(db.owner.url ? { url: db.owner.url } : {}) },
+        ...(options.afterUp ? { afterUp: options.afterUp } : {}),
+        ...(options.verify ? { verify: options.verify } : {}),
+        ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}),
+      });
+    });
+    afterAll(async () => {
+      await db?.release();
+      await kit?.stop();
+    });
+    for (const migration of migrations) {
+      const title = migration.reversible
+        ? `${migration.version} ${migration.name}: up, down to where it was, up again`
+        : `${migration.version} ${migration.name}: up (irreversible: no down to check)`;
+      test(title, async () => {
+        if (failed) throw new Error(`Not checked: migration ${failed} failed first, so the database is not where this one expects it.`);
+        const step = await stairway!.step(migration);
+        if (step.status === 'fail') {
+          failed = `${migration.version} ${migration.name}`;
+          throw new Error(step.problems.join('\n'));
+        }
+      });
+    }
+  });
+}
+
+function pathOf(file: string | URL): string {
+  return file instanceof URL ? fileURLToPath(file) : file;
+}
+
+/**
+ * `await expect(db).toMatchSchemaSnapshot(file)`: the schema equals the committed snapshot file.
+ * A missing file is written (outside CI); TENANTKIT_UPDATE_SNAPSHOTS=1 rewrites a differing one.
+ */
+export const schemaMatchers = {
+  async toMatchSchemaSnapshot(received: Queryable, file: string | URL) {
+    const path = pathOf(file);
+    const current = await snapshotSchema(received);
+    const write = async () => {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, `${JSON.stringify(current, null, 2)}\n`);
+    };
+    if (!existsSync(path)) {
+      if (process.env.CI) {
+        return { pass: false, message: () => `No schema snapshot at ${path}, and CI does not write one. Run the test locally and commit the file.` };
+      }
+      await write();
+      return { pass: true, message: () => `wrote the schema snapshot ${path}` };
+    }
+    const committed = JSON.parse(await readFile(path, 'utf8')) as SchemaSnapshot;
+    const diff = diffSnapshots(committed, current);
+    if (!isEmpty(diff) && process.env.TENANTKIT_UPDATE_SNAPSHOTS === '1') {
+      await write();
+      return { pass: true, message: () => `updated the schema snapshot ${path}` };
+    }
+    return {
+      pass: isEmpty(diff),
+      message: () =>
+        isEmpty(diff)
+          ? `expected the schema to differ from ${path}`
+          : `The schema differs from the snapshot ${path} (set TENANTKIT_UPDATE_SNAPSHOTS=1 to accept it):\n${formatDiff(diff)}`,
+      actual: diff.changes.map((change) => `${change.kind} ${change.object}${change.detail ? `: ${change.detail}` : ''}`),
+      expected: [],
+    };
+  },
+};
+
+expect.extend(schemaMatchers);
+
+// The type parameters repeat vitest 5's own declaration, as an augmentation must.
+declare module 'vitest' {
+  interface Matchers<R extends void | Promise<void> = void | Promise<void>, T = unknown> {
+    /** The database's schema equals the committed snapshot file (written when missing, outside CI). */
+    toMatchSchemaSnapshot(file: string | URL): Promise<void>;
+  }
+}

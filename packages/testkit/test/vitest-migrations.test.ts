@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { expect, test } from 'vitest';
+import { startKit } from '../src/kit.js';
+import { schemaMatchers } from '../src/vitest/migrations.js';
+import './helpers.js';
+
+const run = promisify(execFile);
+const project = fileURLToPath(new URL('./fixtures/vitest-migrations', import.meta.url));
+const vitestBin = join(dirname(createRequire(import.meta.url).resolve('vitest/package.json')), 'vitest.mjs');
+
+test('describeMigrations makes one test per migration; the one whose down is wrong fails with the diff', async () => {
+  const result = await run(process.execPath, [vitestBin, 'run', '--root', project], {
+    env: { ...process.env, TENANTKIT_QUIET: '1', TENANTKIT_BACKEND: '', NO_COLOR: '1' },
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
+  );
+  expect(result.code).toBe(1);
+  expect(result.output).toMatch(/Tests\s+1 failed \| 4 passed/);
+  expect(result.output).toContain('0002 created_at: up, down to where it was, up again');
+  expect(result.output).toContain('+ index public.documents_tenant_id_idx');
+});
+
+test('toMatchSchemaSnapshot writes a missing snapshot, then fails on a change with the diff', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tenantkit-schema-'));
+  const file = join(dir, 'schema.json');
+  await using kit = await startKit({ backend: 'pglite', schema: 'CREATE TABLE notes (id int PRIMARY KEY, body text);' });
+  await using db = await kit.acquire();
+  const ci = process.env.CI;
+  delete process.env.CI;
+  try {
+    expect((await schemaMatchers.toMatchSchemaSnapshot(db, file)).pass).toBe(true);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toHaveProperty('tables');
+    expect((await schemaMatchers.toMatchSchemaSnapshot(db, file)).pass).toBe(true);
+    await db.exec('CREATE INDEX notes_body_idx ON notes (body)');
+    const changed = await schemaMatchers.toMatchSchemaSnapshot(db, file);
+    expect(changed.pass).toBe(false);
+    expect(changed.message()).toContain('+ index public.notes_body_idx');
+    process.env.CI = 'true';
+    const missing = await schemaMatchers.toMatchSchemaSnapshot(db, join(dir, 'absent.json'));
+    expect(missing.pass).toBe(false);
+  } finally {
+    if (ci === undefined) delete process.env.CI;
+    else process.env.CI = ci;
+  }
+});
