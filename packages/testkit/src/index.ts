@@ -33,6 +33,7 @@ export {
   runFullCycle,
   runStairway,
 } from './migrations/check/stairway.js';
+export { findBackfillTraps } from './migrations/check/backfill-trap.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
 export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';

@@ -1,4 +1,7 @@
 import { readdirSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BackendKind } from '../src/config.js';
@@ -59,5 +62,41 @@ describe.each(['pglite', 'native'] as BackendKind[])('the stairway on %s', (back
     expect(Number(failed[0]!.version)).toBe(2);
     expect(failed[0]!.problems.join('\n')).toContain(BROKEN[set]!);
     if (set.includes('reapply')) expect(report.error?.file).toMatch(/0002_.*\.up\.sql$/);
+  });
+});
+
+describe('the backfill trap', () => {
+  const set = async (forced: boolean, context: boolean) => {
+    const dir = await mkdtemp(join(tmpdir(), 'tenantkit-backfill-'));
+    await writeFile(
+      join(dir, '0001_sessions.up.sql'),
+      `CREATE TABLE sessions (id int PRIMARY KEY, account_id uuid, note text);
+ALTER TABLE sessions ENABLE ROW LEVEL SECURITY;
+${forced ? 'ALTER TABLE sessions FORCE ROW LEVEL SECURITY;' : ''}
+CREATE POLICY account ON sessions USING (account_id = NULLIF(current_setting('app.account_id', true), '')::uuid);\n`,
+    );
+    await writeFile(join(dir, '0001_sessions.down.sql'), 'DROP TABLE sessions;\n');
+    await writeFile(
+      join(dir, '0002_backfill.up.sql'),
+      `ALTER TABLE sessions ADD COLUMN label text;
+${context ? "SELECT set_config('app.account_id', '00000000-0000-4000-8000-000000000001', true);" : ''}
+UPDATE sessions SET label = 'migrated';\n`,
+    );
+    await writeFile(join(dir, '0002_backfill.down.sql'), 'ALTER TABLE sessions DROP COLUMN label;\n');
+    return dir;
+  };
+
+  test.each([
+    { forced: true, context: false, warned: true },
+    { forced: true, context: true, warned: false },
+    { forced: false, context: false, warned: false },
+  ])('FORCE $forced, context set $context: warned $warned', async ({ forced, context, warned }) => {
+    await using kit = await startKit({ backend: 'pglite', schema: EMPTY, isolation: 'database', poolSize: 0 });
+    await using db = await kit.acquire();
+    const report = await runStairway(sqlDirectory(await set(forced, context)), { inspect: db, target: { session: db.owner, role: db.owner.role } });
+    expect(report.ok).toBe(true);
+    const warnings = report.migrations.flatMap((step) => step.problems).filter((problem) => problem.startsWith('warning:'));
+    expect(warnings).toHaveLength(warned ? 1 : 0);
+    if (warned) expect(warnings[0]).toMatch(/0002_backfill\.up\.sql: UPDATE public\.sessions runs as tk_owner.*FORCE ROW LEVEL SECURITY/);
   });
 });

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { MigrationFailedError } from '../../errors.js';
+import { findBackfillTraps } from './backfill-trap.js';
 import type { Session } from '../../queryable.js';
 import { type SchemaSnapshot, diffSnapshots, formatDiff, isEmpty, snapshotSchema } from '../../snapshot/index.js';
 import type { MigrationInfo, MigrationTarget, Migrator } from '../migrator.js';
@@ -67,6 +69,9 @@ export function createStairway(migrator: Migrator, options: StairwayOptions): St
         }
       };
       const before = await snapshot();
+      const upSql = migration.upFile ? await readFile(migration.upFile, 'utf8').catch(() => undefined) : undefined;
+      if (upSql !== undefined) problems.push(...(await findBackfillTraps(upSql, migration.upFile!, before, options.inspect, options.target.role)));
+      const warnings = problems.length;
       if (!(await attempt('up', () => migrator.up(options.target, migration.version)))) return report('fail');
       if (options.afterUp && !(await attempt('seeding after up', () => options.afterUp!(migration, options.inspect)))) return report('fail');
       const after = await snapshot();
@@ -87,8 +92,10 @@ export function createStairway(migrator: Migrator, options: StairwayOptions): St
           if (options.verify) await attempt('data check after up again', () => options.verify!(migration, 'up-again', options.inspect));
         }
       }
-      if (problems.length === 0) previous = migration.version;
-      return report(problems.length === 0 ? 'pass' : 'fail');
+      // Warnings about backfills are reported but do not fail the step.
+      const failed = problems.length > warnings;
+      if (!failed) previous = migration.version;
+      return report(failed ? 'fail' : 'pass');
     },
   };
 }
