@@ -1,0 +1,7 @@
+ALTER TABLE ai_sessions ALTER COLUMN account_id DROP NOT NULL;
+
+UPDATE ai_sessions
+   SET account_id = NULL
+ WHERE account_id = '00000000-0000-0000-0000-000000000001';
+
+DELETE FROM accounts WHERE account_id = '00000000-0000-0000-0000-000000000001';

@@ -1,0 +1,2 @@
+DROP INDEX sessions_account_id_idx;
+ALTER TABLE sessions DROP COLUMN account_id;

@@ -1,0 +1,2 @@
+DROP INDEX attachments_account_id_idx;
+ALTER TABLE attachments DROP COLUMN account_id;
