@@ -37,6 +37,7 @@ export { findBackfillTraps } from './migrations/check/backfill-trap.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
 export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';
+export { type CommandMigration, type CommandMigratorOptions, commandMigrator } from './migrations/command.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
 export { ServerBackend } from './server/server-backend.js';
 export { connectPg as openConnection } from './session/pg-session.js';
