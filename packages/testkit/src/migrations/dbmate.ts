@@ -14,7 +14,8 @@ import { quoteQualified } from '../sql/ident.js';
 import { splitStatements, transactionControlKind } from '../sql/split.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
 import { decodeSqlFile, hasNoTransactionDirective, runScript } from './run-script.js';
-import { cacheKeyOf, toFsPath } from './sql-directory.js';
+import { type LoadedFile, errnoOf, fileLoader, reasonOf } from './migration-files.js';
+import { toFsPath } from './sql-directory.js';
 
 export interface DbmateDirectoryOptions {
   /** Name of dbmate's state table, in schema public. Default "schema_migrations". */
@@ -29,13 +30,6 @@ const MARKER_RE = /^--[ \t]*migrate:(up|down)(?![A-Za-z0-9_])([^\r\n]*)$/gm;
 const PATTERN_TEXT = '{version}_{name}.sql (version: digits, for example 20240101120000_create_users.sql)';
 const MAX_VERSION_LENGTH = 128;
 const MAX_IDENT_BYTES = 63;
-
-interface LoadedFile {
-  readonly path: string;
-  readonly key: string | null;
-  readonly bytes: Buffer;
-  readonly text: string;
-}
 
 /** One section of a migration file, ready for runScript. */
 interface Section {
@@ -63,15 +57,6 @@ interface Snapshot {
   readonly migrations: readonly DbmateMigration[];
   readonly hash: string;
   readonly infos: readonly MigrationInfo[];
-}
-
-function errnoOf(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function labelOf(m: DbmateMigration): string {
@@ -239,41 +224,9 @@ export function dbmateDirectory(dir: string | URL, options: DbmateDirectoryOptio
   const schema = 'public';
   const qualifiedTable = quoteQualified(schema, table);
 
-  const cache = new Map<string, LoadedFile>();
   let inFlight: Promise<Snapshot> | null = null;
 
-  async function loadFile(path: string): Promise<LoadedFile | null> {
-    let info;
-    try {
-      info = await stat(path, { bigint: true });
-    } catch (error) {
-      const broken = errnoOf(error) === 'ENOENT';
-      throw new MigrationsUnreadableError(
-        path,
-        broken
-          ? `Migration file ${path} is a symbolic link to a file that does not exist. Fix or remove the link.`
-          : `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`,
-        error,
-      );
-    }
-    if (!info.isFile()) return null;
-    const key = cacheKeyOf(info);
-    const cached = cache.get(path);
-    if (cached && key !== null && cached.key === key) return cached;
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (error) {
-      throw new MigrationsUnreadableError(
-        path,
-        `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`,
-        error,
-      );
-    }
-    const loaded: LoadedFile = { path, key, bytes, text: decodeSqlFile(bytes, path) };
-    cache.set(path, loaded);
-    return loaded;
-  }
+  const loader = fileLoader();
 
   async function scan(): Promise<Snapshot> {
     const names = sqlFileNames(await readDirectory(directory, 'dbmateDirectory', `${PATTERN_TEXT}`));
@@ -289,11 +242,9 @@ export function dbmateDirectory(dir: string | URL, options: DbmateDirectoryOptio
     }
 
     const files = await Promise.all(
-      names.map(async (fileName) => ({ fileName, file: await loadFile(join(directory, fileName)) })),
+      names.map(async (fileName) => ({ fileName, file: await loader.load(join(directory, fileName)) })),
     );
-    for (const path of cache.keys()) {
-      if (!names.some((n) => join(directory, n) === path)) cache.delete(path);
-    }
+    loader.keepOnly(names.map((n) => join(directory, n)));
 
     const migrations: DbmateMigration[] = [];
     for (const { fileName, file } of files) {

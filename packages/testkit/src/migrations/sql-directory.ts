@@ -12,7 +12,10 @@ import {
 import type { Session } from '../queryable.js';
 import { quoteIdent, quoteQualified } from '../sql/ident.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
+import { type LoadedFile, cacheKeyOf, errnoOf, fileLoader, reasonOf } from './migration-files.js';
 import { decodeSqlFile, runScript } from './run-script.js';
+
+export { cacheKeyOf };
 
 export interface SqlDirectoryOptions {
   /** Name of the state table (golang-migrate's layout). Default "schema_migrations". */
@@ -27,14 +30,6 @@ const PATTERN_TEXT = '{version}_{title}.up.sql / {version}_{title}.down.sql (ver
 const BIGINT_MAX = 9223372036854775807n;
 /** Postgres truncates identifiers longer than this many bytes. */
 const MAX_IDENT_BYTES = 63;
-
-interface LoadedFile {
-  readonly path: string;
-  /** cacheKeyOf() at read time; null: re-read on next use. */
-  readonly key: string | null;
-  readonly bytes: Buffer;
-  readonly text: string;
-}
 
 interface SqlMigration {
   /** The digits as written in the file name. */
@@ -55,28 +50,6 @@ interface State {
   /** null at base (golang-migrate writes -1 for a dirty base). */
   readonly version: bigint | null;
   readonly dirty: boolean;
-}
-
-function errnoOf(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** File systems record times at coarse granularity; a younger change may hide a later one. */
-const SETTLE_NS = 2_000_000_000n;
-
-/**
- * A key that changes whenever the file does, for caching its content, or null when the file
- * changed so recently that another write in the same timestamp tick would go unnoticed.
- */
-export function cacheKeyOf(info: BigIntStats): string | null {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  if (now - info.mtimeNs < SETTLE_NS || now - info.ctimeNs < SETTLE_NS) return null;
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
 }
 
 function labelOf(m: SqlMigration): string {
@@ -126,7 +99,6 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
   checkIdentOption('schema', schema);
   const qualifiedTable = quoteQualified(schema, table);
 
-  const cache = new Map<string, LoadedFile>();
   let inFlight: Promise<Snapshot> | null = null;
 
   async function readEntries(): Promise<Dirent[]> {
@@ -156,38 +128,7 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
     }
   }
 
-  async function loadFile(path: string): Promise<LoadedFile | null> {
-    let info;
-    try {
-      info = await stat(path, { bigint: true });
-    } catch (error) {
-      const broken = errnoOf(error) === 'ENOENT';
-      throw new MigrationsUnreadableError(
-        path,
-        broken
-          ? `Migration file ${path} is a symbolic link to a file that does not exist. Fix or remove the link.`
-          : `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`,
-        error,
-      );
-    }
-    if (!info.isFile()) return null;
-    const key = cacheKeyOf(info);
-    const cached = cache.get(path);
-    if (cached && key !== null && cached.key === key) return cached;
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (error) {
-      throw new MigrationsUnreadableError(
-        path,
-        `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`,
-        error,
-      );
-    }
-    const loaded: LoadedFile = { path, key, bytes, text: decodeSqlFile(bytes, path) };
-    cache.set(path, loaded);
-    return loaded;
-  }
+  const loader = fileLoader();
 
   async function scan(): Promise<Snapshot> {
     const entries = await readEntries();
@@ -207,11 +148,9 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
     }
 
     const files = await Promise.all(
-      names.map(async (fileName) => ({ fileName, file: await loadFile(join(directory, fileName)) })),
+      names.map(async (fileName) => ({ fileName, file: await loader.load(join(directory, fileName)) })),
     );
-    for (const path of cache.keys()) {
-      if (!names.some((n) => join(directory, n) === path)) cache.delete(path);
-    }
+    loader.keepOnly(names.map((n) => join(directory, n)));
 
     interface Named {
       readonly version: string;

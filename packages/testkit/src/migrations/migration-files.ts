@@ -1,0 +1,83 @@
+import type { BigIntStats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { MigrationsUnreadableError } from '../errors.js';
+import { decodeSqlFile } from './run-script.js';
+
+/** A migration file as read: its bytes, its text, and the key that says whether it changed since. */
+export interface LoadedFile {
+  readonly path: string;
+  /** cacheKeyOf() at read time; null: re-read on next use. */
+  readonly key: string | null;
+  readonly bytes: Buffer;
+  readonly text: string;
+}
+
+export function errnoOf(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** File systems record times at coarse granularity; a younger change may hide a later one. */
+const SETTLE_NS = 2_000_000_000n;
+
+/**
+ * A key that changes whenever the file does, for caching its content, or null when the file
+ * changed so recently that another write in the same timestamp tick would go unnoticed.
+ */
+export function cacheKeyOf(info: BigIntStats): string | null {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  if (now - info.mtimeNs < SETTLE_NS || now - info.ctimeNs < SETTLE_NS) return null;
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+}
+
+/**
+ * Reads migration files, each again only when it changed: one loader per migrator, used by the
+ * SQL-directory and dbmate formats alike. Returns null for a path that is not a regular file.
+ */
+export interface FileLoader {
+  load(path: string): Promise<LoadedFile | null>;
+  /** Forgets files no longer in the directory. */
+  keepOnly(paths: readonly string[]): void;
+}
+
+export function fileLoader(): FileLoader {
+  const cache = new Map<string, LoadedFile>();
+  async function load(path: string): Promise<LoadedFile | null> {
+    let info;
+    try {
+      info = await stat(path, { bigint: true });
+    } catch (error) {
+      const broken = errnoOf(error) === 'ENOENT';
+      throw new MigrationsUnreadableError(
+        path,
+        broken
+          ? `Migration file ${path} is a symbolic link to a file that does not exist. Fix or remove the link.`
+          : `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`,
+        error,
+      );
+    }
+    if (!info.isFile()) return null;
+    const key = cacheKeyOf(info);
+    const cached = cache.get(path);
+    if (cached && key !== null && cached.key === key) return cached;
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (error) {
+      throw new MigrationsUnreadableError(path, `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`, error);
+    }
+    const loaded: LoadedFile = { path, key, bytes, text: decodeSqlFile(bytes, path) };
+    cache.set(path, loaded);
+    return loaded;
+  }
+  return {
+    load,
+    keepOnly(paths) {
+      for (const path of cache.keys()) if (!paths.includes(path)) cache.delete(path);
+    },
+  };
+}
