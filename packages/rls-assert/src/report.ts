@@ -92,7 +92,7 @@ h1{font-size:1.4rem}.verdict{font-size:1.1rem;padding:.6rem 1rem;border-radius:6
 table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #d0d4d9;padding:.3rem .5rem;text-align:center}
 th[scope=row]{text-align:left;font-weight:600}td.kind{color:#59616b}
 td.pass{background:#2e9e4d;color:#fff}td.fail{background:#d93a2b;color:#fff;font-weight:700}td.skip{background:#e9ecef;color:#6c757d}
-.matrix thead th{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:500}
+.matrix thead th{vertical-align:bottom}.matrix thead th:nth-child(n+3){writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font-weight:500}
 tr.error td:first-child{background:#d93a2b;color:#fff}tr.warning td:first-child{background:#f0a020}tr.info td:first-child{background:#6c9bd2;color:#fff}
 .findings td{text-align:left;vertical-align:top}.legend span{display:inline-block;width:1rem;height:1rem;vertical-align:middle;margin:0 .3rem 0 1rem}
 </style></head><body>
