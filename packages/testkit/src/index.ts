@@ -38,6 +38,11 @@ export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate
 export { sqlDirectory } from './migrations/sql-directory.js';
 export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';
 export { type CommandMigration, type CommandMigratorOptions, commandMigrator } from './migrations/command.js';
+export { type DrizzleMigratorOptions, drizzleMigrator } from './migrations/adapters/drizzle/drizzle-migrator.js';
+export { type KnexMigratorOptions, knexMigrator, knexStateTables } from './migrations/adapters/knex/knex-migrator.js';
+export { type KyselyMigratorOptions, type MigrationProviderLike, kyselyMigrator } from './migrations/adapters/kysely/kysely-migrator.js';
+export { type NodePgMigrateMigratorOptions, nodePgMigrateMigrator } from './migrations/adapters/node-pg-migrate/node-pg-migrate-migrator.js';
+export { type UmzugLike, type UmzugMigratorOptions, umzugMigrator } from './migrations/adapters/umzug/umzug-migrator.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
 export { ServerBackend } from './server/server-backend.js';
 export { connectPg as openConnection } from './session/pg-session.js';

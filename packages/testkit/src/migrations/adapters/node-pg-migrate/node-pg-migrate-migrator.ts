@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError, MigrationsNotFoundError } from '../../../errors.js';
+import { importPeer } from '../../../peer.js';
+import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
+
+type NodePgMigrateModule = typeof import('node-pg-migrate');
+
+export interface NodePgMigrateMigratorOptions {
+  /** node-pg-migrate's migrations directory. */
+  readonly dir: string;
+  /** Its state table (default pgmigrations). */
+  readonly migrationsTable?: string;
+  /** The state table's schema (default public). */
+  readonly migrationsSchema?: string;
+}
+
+interface NpmMigration extends MigrationInfo {
+  /** The name node-pg-migrate records: the file name without its extension. */
+  readonly id: string;
+  readonly files: readonly string[];
+}
+
+const FEATURE = 'The node-pg-migrate adapter';
+const SCRIPT = new Set(['.js', '.cjs', '.mjs', '.ts', '.cts', '.mts']);
+const DOWN_MARKER = /^\s*--[\s-]*down\s+migration/im;
+
+function compareNames(a: string, b: string): number {
+  const prefix = (name: string): number | undefined => {
+    const match = /^(\d+)/.exec(name);
+    return match ? Number(match[1]) : undefined;
+  };
+  const pa = prefix(a);
+  const pb = prefix(b);
+  if (pa !== undefined && pb !== undefined && pa !== pb) return pa - pb;
+  return a.localeCompare(b, undefined, { numeric: true });
+}
+
+async function scriptHasDown(file: string): Promise<boolean> {
+  let module: { down?: unknown; default?: { down?: unknown } };
+  try {
+    module = (await import(pathToFileURL(file).href)) as typeof module;
+  } catch {
+    // A file plain Node cannot load (TypeScript): node-pg-migrate loads it its own way; assume it reverts.
+    return true;
+  }
+  const down = 'down' in module ? module.down : module.default?.down;
+  return typeof down === 'function';
+}
+
+async function readMigrations(dir: string): Promise<NpmMigration[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (cause) {
+    throw new MigrationsNotFoundError(dir, `node-pg-migrate migrations directory ${dir} could not be read. Pass the directory holding the migration files as dir.`, cause);
+  }
+  const groups = new Map<string, { script?: string; single?: string; up?: string; down?: string }>();
+  for (const entry of entries) {
+    if (!(entry.isFile() || entry.isSymbolicLink()) || entry.name.startsWith('.')) continue;
+    const file = join(dir, entry.name);
+    const ext = extname(entry.name).toLowerCase();
+    if (ext === '.sql') {
+      const stem = basename(entry.name, extname(entry.name));
+      const [id, part] = stem.endsWith('.up') ? [stem.slice(0, -3), 'up' as const] : stem.endsWith('.down') ? [stem.slice(0, -5), 'down' as const] : [stem, 'single' as const];
+      const group = groups.get(id) ?? {};
+      group[part] = file;
+      groups.set(id, group);
+    } else if (SCRIPT.has(ext)) {
+      const id = basename(entry.name, extname(entry.name));
+      groups.set(id, { ...groups.get(id), script: file });
+    }
+  }
+  const migrations: NpmMigration[] = [];
+  for (const id of [...groups.keys()].sort(compareNames)) {
+    const group = groups.get(id)!;
+    let reversible: boolean;
+    let upFile: string | undefined;
+    let downFile: string | undefined;
+    if (group.script) reversible = await scriptHasDown(group.script);
+    else if (group.single) {
+      reversible = DOWN_MARKER.test(await readFile(group.single, 'utf8'));
+    } else {
+      upFile = group.up;
+      downFile = group.down;
+      reversible = group.down !== undefined;
+    }
+    const match = /^(\d+)_(.+)$/.exec(id);
+    const files = [group.script, group.single, group.up, group.down].filter((file): file is string => file !== undefined);
+    migrations.push({
+      id,
+      version: match ? match[1]! : id,
+      name: match ? match[2]! : id,
+      reversible,
+      files,
+      ...(upFile ? { upFile } : {}),
+      ...(downFile ? { downFile } : {}),
+    });
+  }
+  return migrations;
+}
+
+/**
+ * A node-pg-migrate migrations directory, run through its programmatic runner on the target's URL
+ * (a server backend). A migration whose `down` is `false` or missing counts as irreversible.
+ */
+export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Migrator {
+  const dir = resolve(options.dir);
+  const table = options.migrationsTable ?? 'pgmigrations';
+  const schema = options.migrationsSchema ?? 'public';
+  const source = `node-pg-migrate (${options.dir})`;
+
+  const position = (list: readonly NpmMigration[], to: string): number => {
+    const index = list.findIndex((migration) => migration.version === to || migration.id === to);
+    if (index < 0) throw new InvalidOptionError('to', `${source} has no migration "${to}"; known: ${list.map((m) => m.version).join(', ')}.`);
+    return index;
+  };
+
+  const appliedIds = async (target: MigrationTarget): Promise<Set<string>> => {
+    const qualified = `"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`;
+    const exists = await target.session.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [qualified]);
+    if (!exists.rows[0]?.found) return new Set();
+    const rows = await target.session.query<{ name: string }>(`SELECT name FROM ${qualified} ORDER BY run_on, id`);
+    return new Set(rows.rows.map((row) => row.name));
+  };
+
+  const run = async (target: MigrationTarget, direction: 'up' | 'down', planned: readonly NpmMigration[]): Promise<AppliedStep[]> => {
+    if (planned.length === 0) return [];
+    if (!target.url) {
+      throw new InvalidOptionError('backend', `the node-pg-migrate adapter (${source}) needs a database reachable by URL: use backend "native", "url" or "container".`);
+    }
+    const { runner } = await importPeer<NodePgMigrateModule>('node-pg-migrate', FEATURE);
+    const startedAt = performance.now();
+    try {
+      await runner({
+        databaseUrl: target.url,
+        dir,
+        direction,
+        count: planned.length,
+        migrationsTable: table,
+        migrationsSchema: schema,
+        checkOrder: true,
+        log: () => {},
+      });
+    } catch (cause) {
+      const now = await appliedIds(target).catch(() => undefined);
+      const failed = now ? planned.find((migration) => (direction === 'up' ? !now.has(migration.id) : now.has(migration.id))) : undefined;
+      const code = (cause as { code?: unknown } | null)?.code ?? ((cause as { cause?: { code?: unknown } } | null)?.cause?.code);
+      throw new MigrationFailedError({
+        migration: failed ? `${failed.id} (${failed.files.join(', ')})` : planned.map((m) => m.id).join(', '),
+        direction,
+        role: target.role,
+        ...(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? { sqlState: code } : {}),
+        cause,
+      });
+    }
+    const ms = (performance.now() - startedAt) / planned.length;
+    return planned.map((migration) => ({ version: migration.version, name: migration.name, direction, ms }));
+  };
+
+  return {
+    kind: 'node-pg-migrate',
+    source,
+    async hash() {
+      const hash = createHash('sha256').update(`node-pg-migrate\0${schema}\0${table}\0`);
+      for (const migration of await readMigrations(dir)) {
+        hash.update(`${migration.id}\0`);
+        for (const file of migration.files) hash.update(await readFile(file));
+      }
+      return hash.digest('hex');
+    },
+    async list() {
+      return readMigrations(dir);
+    },
+    async current(target) {
+      const applied = await appliedIds(target);
+      const list = await readMigrations(dir);
+      const last = list.filter((migration) => applied.has(migration.id)).at(-1);
+      return last ? last.version : null;
+    },
+    async up(target, to) {
+      const list = await readMigrations(dir);
+      const last = to === undefined ? list.length - 1 : position(list, to);
+      const applied = await appliedIds(target);
+      const planned = list.slice(0, last + 1).filter((migration) => !applied.has(migration.id));
+      return run(target, 'up', planned);
+    },
+    async down(target, to) {
+      const list = await readMigrations(dir);
+      const keep = to === undefined ? -1 : position(list, to);
+      const applied = await appliedIds(target);
+      const planned = list.slice(keep + 1).filter((migration) => applied.has(migration.id)).reverse();
+      const irreversible = planned.filter((migration) => !migration.reversible);
+      if (irreversible.length > 0) {
+        throw new MigrationsInvalidError(
+          irreversible[0]!.files[0] ?? dir,
+          `Cannot revert ${source} to ${to === undefined ? 'the base' : `version ${to}`}: ${irreversible.map((m) => m.id).join(', ')} ${irreversible.length === 1 ? 'has' : 'have'} no down (exported as false or missing), so nothing was reverted. Export a down function, or revert no further than ${irreversible[0]!.id}.`,
+        );
+      }
+      return run(target, 'down', planned);
+    },
+  };
+}
