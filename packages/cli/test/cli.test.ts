@@ -9,7 +9,8 @@ import { describe, expect, test } from 'vitest';
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/tenantkit.js', import.meta.url));
 
-const scenario = (name: string) => fileURLToPath(new URL(`../../fixtures/test/fixtures/scenarios/${name}`, import.meta.url));
+// The scenario schemas live in the examples that show them.
+const scenario = (name: string) => fileURLToPath(new URL(`../../../examples/${name.replace(/\.sql$/, '')}/schema.sql`, import.meta.url));
 
 async function tenantkit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
