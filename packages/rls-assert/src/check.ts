@@ -1,7 +1,7 @@
 import { type AutoFactories, type TableModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
 import { type Queryable, type TestDatabase, openConnection } from '@tenantkit/testkit';
-import { readCatalog } from './audit/catalog.js';
-import { auditCatalog } from './audit/rules.js';
+import { type Catalog, readCatalog } from './audit/catalog.js';
+import { auditRules } from './audit/rules.js';
 import { probeExposure } from './exposure.js';
 import { type TenantContext, assertNoLeak, contextFor, detectTenantSetting, gucContext } from './context.js';
 import { TenantContextError } from './errors.js';
@@ -60,14 +60,16 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
   });
   const context = await resolveContext(db, options);
   const selected = (object: string) => !options.tables || model.tables.some((table) => matches(table, options.tables) && (object === table.id || object.startsWith(`${table.id}.`)));
+  // Read once: the audit's rules and the exposure probes (partitions, views) both work from it.
+  const catalog = await readCatalog(db, db.app.role);
   const findings: Finding[] = options.skipAudit
     ? []
-    : (await auditCatalog(db, {
+    : auditRules(catalog, {
         appRole: db.app.role,
         tenancy,
         model,
         ...(options.tenantSetting ? { tenantSetting: options.tenantSetting } : {}),
-      })).filter((finding) => selected(finding.object));
+      }).filter((finding) => selected(finding.object));
   const world =
     options.world ??
     (await seedTenants(db, { tenants: 2, rowsPerTable: options.rowsPerTable ?? 3, factories, ...(options.seed === undefined ? {} : { seed: options.seed }) }));
@@ -75,7 +77,7 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
   // One connection that never sets a tenant: "no context" as a fresh session sees it.
   const freshApp = appUrl ? await openConnection(appUrl, 'tenantkit probe') : undefined;
   try {
-    const report = await probeAll(db, options, factories, context, world, findings, freshApp);
+    const report = await probeAll(db, options, factories, catalog, context, world, findings, freshApp);
     // Every probe set its context with SET LOCAL: nothing may be left on the app's connection.
     await assertNoLeak(db.app, context);
     return report;
@@ -88,6 +90,7 @@ async function probeAll(
   db: TestDatabase,
   options: CheckIsolationOptions,
   factories: AutoFactories,
+  catalog: Catalog,
   context: TenantContext,
   world: World,
   findings: Finding[],
@@ -114,7 +117,6 @@ async function probeAll(
   const probed = new Map(
     tables.filter((table) => table.kind !== 'global' && table.checks.some((check) => check.status !== 'skip')).map((table) => [table.table, table]),
   );
-  const catalog = await readCatalog(db, db.app.role);
   for (const relation of [...catalog.relations.values()].sort((x, y) => x.id.localeCompare(y.id))) {
     if (probed.has(relation.id) || model.tables.some((table) => table.id === relation.id && !relation.isPartition)) continue;
     const via = relation.parents.find((parent) => probed.has(parent)) ?? (relation.kind === 'view' || relation.kind === 'materialized view' ? relation.dependsOn.find((parent) => probed.has(parent)) : undefined);
