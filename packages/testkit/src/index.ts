@@ -3,6 +3,7 @@ export { PgliteBackend } from './backends/pglite/pglite-backend.js';
 export { probeContainerRuntime } from './backends/container/container-backend.js';
 export { isLoopbackHost } from './backends/url/url-backend.js';
 export { startNativeServer, reapOrphanedNativeServers } from './backends/native/native-server.js';
+export { findNativeBinaries } from './backends/native/native-binaries.js';
 export type { NativeServer } from './backends/native/native-server.js';
 export type {
   BackendKind,
