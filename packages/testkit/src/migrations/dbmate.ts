@@ -14,6 +14,7 @@ import { quoteQualified } from '../sql/ident.js';
 import { splitStatements, transactionControlKind } from '../sql/split.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
 import { decodeSqlFile, hasNoTransactionDirective, runScript } from './run-script.js';
+import { readStateTable } from './state-table.js';
 import { type LoadedFile, errnoOf, fileLoader, reasonOf } from './migration-files.js';
 import { toFsPath } from './sql-directory.js';
 
@@ -312,21 +313,14 @@ export function dbmateDirectory(dir: string | URL, options: DbmateDirectoryOptio
   }
 
   async function tableShape(session: Session): Promise<'missing' | 'ok'> {
-    const rel = await session.query<{ relkind: string }>(
-      `SELECT c.relkind::text AS relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-      [schema, table],
-    );
-    const relkind = rel.rows[0]?.relkind;
-    if (relkind === undefined) return 'missing';
-    const columns = await session.query<{ name: string; type: string }>(
-      `SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
-      [schema, table],
-    );
-    const version = columns.rows.find((r) => r.name === 'version')?.type;
+    const shape = await readStateTable(session, schema, table);
+    if (shape === undefined) return 'missing';
+    const { relkind } = shape;
+    const version = shape.columns.find((r) => r.name === 'version')?.type;
     const textual = version !== undefined && /^(character varying|text)\b/.test(version);
-    const golang = columns.rows.some((r) => r.name === 'dirty');
+    const golang = shape.columns.some((r) => r.name === 'dirty');
     if ((relkind !== 'r' && relkind !== 'p') || !textual || golang) {
-      const found = columns.rows.map((r) => `${r.name} ${r.type}`).join(', ');
+      const found = shape.columns.map((r) => `${r.name} ${r.type}`).join(', ');
       throw new MigrationsInvalidError(
         qualifiedTable,
         `${qualifiedTable} exists but is not a dbmate state table (a table with a version varchar column; found ${relkind === 'r' || relkind === 'p' ? '' : `relkind ${relkind} with `}columns: ${found || 'none'}).${golang ? ' It looks like golang-migrate\'s table: for .up.sql/.down.sql migrations use sqlDirectory().' : ''} Another tool probably owns it: pass dbmateDirectory(dir, { table: '...' }) a different name.`,

@@ -14,6 +14,7 @@ import { quoteIdent, quoteQualified } from '../sql/ident.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
 import { type LoadedFile, cacheKeyOf, errnoOf, fileLoader, reasonOf } from './migration-files.js';
 import { decodeSqlFile, runScript } from './run-script.js';
+import { readStateTable } from './state-table.js';
 
 export { cacheKeyOf };
 
@@ -261,19 +262,12 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
   }
 
   async function tableShape(session: Session): Promise<'missing' | 'ok'> {
-    const rel = await session.query<{ relkind: string }>(
-      `SELECT c.relkind::text AS relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-      [schema, table],
-    );
-    const relkind = rel.rows[0]?.relkind;
-    if (relkind === undefined) return 'missing';
-    const columns = await session.query<{ name: string; type: string }>(
-      `SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
-      [schema, table],
-    );
-    const typeOf = (name: string): string | undefined => columns.rows.find((r) => r.name === name)?.type;
+    const shape = await readStateTable(session, schema, table);
+    if (shape === undefined) return 'missing';
+    const { relkind } = shape;
+    const typeOf = (name: string): string | undefined => shape.columns.find((r) => r.name === name)?.type;
     if ((relkind !== 'r' && relkind !== 'p') || typeOf('version') !== 'bigint' || typeOf('dirty') !== 'boolean') {
-      const found = columns.rows.map((r) => `${r.name} ${r.type}`).join(', ');
+      const found = shape.columns.map((r) => `${r.name} ${r.type}`).join(', ');
       throw new MigrationsInvalidError(
         qualifiedTable,
         `${qualifiedTable} exists but is not a migrations state table of the expected shape (a table with version bigint and dirty boolean; found ${relkind === 'r' || relkind === 'p' ? '' : `relkind ${relkind} with `}columns: ${found || 'none'}). Another tool probably owns it: pass sqlDirectory(dir, { table: '...' }) a different name.`,
