@@ -64,7 +64,8 @@ export function decodeSqlFile(bytes: Uint8Array, file: string): string {
   return stripBom(text);
 }
 
-function sqlStateOf(error: unknown): string | undefined {
+/** The SQLSTATE a driver error carries (pg, PGlite and the migration tools built on them), if any. */
+export function sqlStateOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;

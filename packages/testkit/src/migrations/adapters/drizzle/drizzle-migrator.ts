@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
+import { sqlStateOf } from '../../run-script.js';
 
 interface PgPool {
   end(): Promise<void>;
@@ -163,12 +164,11 @@ export function drizzleMigrator(options: DrizzleMigratorOptions): Migrator {
         await migrate(drizzle(pool), { migrationsFolder, migrationsTable: table, migrationsSchema: schema });
       } catch (cause) {
         const pgError = (cause as { cause?: { code?: unknown } } | null)?.cause ?? cause;
-        const code = (pgError as { code?: unknown } | null)?.code;
         throw new MigrationFailedError({
           migration: pending.length === 1 ? pending[0]!.upFile! : `one of ${pending.map((m) => m.name).join(', ')} (${folder})`,
           direction: 'up',
           role: target.role,
-          ...(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? { sqlState: code } : {}),
+          sqlState: sqlStateOf(pgError),
           cause: pgError,
         });
       } finally {

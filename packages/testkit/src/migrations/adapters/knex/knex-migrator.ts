@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MigrationFailedError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
+import { sqlStateOf } from '../../run-script.js';
 
 export interface KnexMigratorOptions {
   /** The knex migrations directory. */
@@ -144,12 +145,11 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
     try {
       await migrate[direction]({ ...config(migrations), name: migration.file });
     } catch (cause) {
-      const code = (cause as { code?: unknown } | null)?.code;
       throw new MigrationFailedError({
         migration: migration.file,
         direction,
         role: target.role,
-        ...(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? { sqlState: code } : {}),
+        sqlState: sqlStateOf(cause),
         cause,
       });
     }

@@ -3,6 +3,7 @@ import type { Kysely as KyselyInstance } from 'kysely';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
+import { sqlStateOf } from '../../run-script.js';
 
 type KyselyModule = typeof import('kysely');
 type KyselyMigrationModule = typeof import('kysely/migration');
@@ -111,12 +112,11 @@ export function kyselyMigrator(options: KyselyMigratorOptions): Migrator {
     if (resultSet.error !== undefined) {
       const failed = results.find((result) => result.status === 'Error');
       const error = resultSet.error;
-      const code = (error as { code?: unknown } | null)?.code;
       throw new MigrationFailedError({
         migration: failed?.migrationName ?? (to ?? 'kysely migrator'),
         direction,
         role: target.role,
-        ...(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? { sqlState: code } : {}),
+        sqlState: sqlStateOf(error),
         cause: error,
       });
     }

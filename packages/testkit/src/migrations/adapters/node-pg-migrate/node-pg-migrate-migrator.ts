@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError, MigrationsNotFoundError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
+import { sqlStateOf } from '../../run-script.js';
 
 type NodePgMigrateModule = typeof import('node-pg-migrate');
 
@@ -147,12 +148,11 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
     } catch (cause) {
       const now = await appliedIds(target).catch(() => undefined);
       const failed = now ? planned.find((migration) => (direction === 'up' ? !now.has(migration.id) : now.has(migration.id))) : undefined;
-      const code = (cause as { code?: unknown } | null)?.code ?? ((cause as { cause?: { code?: unknown } } | null)?.cause?.code);
       throw new MigrationFailedError({
         migration: failed ? `${failed.id} (${failed.files.join(', ')})` : planned.map((m) => m.id).join(', '),
         direction,
         role: target.role,
-        ...(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? { sqlState: code } : {}),
+        sqlState: sqlStateOf(cause) ?? sqlStateOf((cause as { cause?: unknown } | null)?.cause),
         cause,
       });
     }

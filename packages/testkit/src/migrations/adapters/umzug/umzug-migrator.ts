@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { InvalidOptionError, MigrationFailedError } from '../../../errors.js';
 import type { QueryResult, Session } from '../../../queryable.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
+import { sqlStateOf } from '../../run-script.js';
 
 /** What umzug reports about a migration (`pending()`, `executed()`). */
 export interface UmzugMigrationMeta {
@@ -111,12 +112,11 @@ export function umzugMigrator(create: (target: MigrationTarget) => UmzugLike, op
     } catch (caught) {
       // umzug wraps the migration's own error; report that one.
       const cause = caught instanceof Error && caught.cause !== undefined ? caught.cause : caught;
-      const code = (cause as { code?: unknown } | null)?.code;
       throw new MigrationFailedError({
         migration: migration.name,
         direction,
         role: target.role,
-        ...(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? { sqlState: code } : {}),
+        sqlState: sqlStateOf(cause),
         cause,
       });
     }
