@@ -39,9 +39,20 @@ export const SOURCE_OPTIONS = {
   url: { type: 'string' },
   backend: { type: 'string' },
   'allow-remote': { type: 'boolean' },
+  'app-grants': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/**
+ * `--app-grants schema` (exactly what the SQL grants) or `crud` (SELECT, INSERT, UPDATE,
+ * DELETE on every table of the user's schemas and USAGE on their sequences, as a deployment does).
+ */
+export function appGrantsArg(value: string | undefined, fallback: 'schema' | 'crud'): 'schema' | 'crud' {
+  if (value === undefined) return fallback;
+  if (value === 'schema' || value === 'crud') return value;
+  throw new UsageError(`unknown --app-grants "${value}": use schema (only what the SQL grants) or crud (what a deployment script grants)`);
+}
 
 /** `--sql a.sql b.sql` as well as `--sql a.sql --sql b.sql`; stray positionals are a usage error. */
 export function sourceArgs(

@@ -117,11 +117,17 @@ describe('tenantkit audit', () => {
     const html = join(tmpdir(), `tenantkit-report-${process.pid}.html`);
     const result = await tenantkit('audit', '--sql', file, '--app-role', 'web', '--json', '--html', html);
     expect(result.code, result.stderr).toBe(0);
-    const output = JSON.parse(result.stdout) as { ok: boolean; tables: { table: string; kind: string; tenantColumn: string | null; checks: { check: string; status: string; detail: string }[] }[]; findings: unknown[] };
-    expect(Object.keys(output).sort()).toEqual(['findings', 'ok', 'tables']);
+    const output = JSON.parse(result.stdout) as {
+      ok: boolean;
+      setup: Record<string, string>;
+      tables: { table: string; kind: string; tenantColumn: string | null; status: string; checks: { check: string; status: string; detail: string }[] }[];
+      findings: unknown[];
+    };
+    expect(Object.keys(output).sort()).toEqual(['findings', 'ok', 'setup', 'tables']);
     expect(output.ok).toBe(true);
+    expect(output.setup).toEqual({ appRole: 'web', context: 'SET LOCAL app.tenant_id = <tenant>', backend: 'pglite' });
     const notes = output.tables.find((table) => table.table === 'public.notes')!;
-    expect(notes).toMatchObject({ kind: 'tenant', tenantColumn: 'tenant_id' });
+    expect(notes).toMatchObject({ kind: 'tenant', tenantColumn: 'tenant_id', status: 'proven' });
     expect(notes.checks.map((check) => check.check)).toContain('read-foreign');
     for (const check of notes.checks) expect(Object.keys(check).sort()).toEqual(['check', 'detail', 'status']);
     expect(notes.checks.find((check) => check.check === 'read-foreign')?.status).toBe('pass');
@@ -150,6 +156,74 @@ describe('tenantkit audit', () => {
     expect((await tenantkit('audit')).code).toBe(2);
     expect((await tenantkit('audit', '--url', 'postgres://u@127.0.0.1/x')).stderr).toContain('--url needs --app-role');
     expect((await tenantkit('audit', '--sql', scenario('superuser-trap.sql'), '--app-role', 'nobody_here')).code).toBe(2);
+  });
+
+  // Migrations that leave the grants to a deployment script: the usual case in real repositories.
+  const UNGRANTED = `CREATE TABLE teams (team_id uuid PRIMARY KEY, name text NOT NULL);
+    CREATE TABLE invoices (invoice_id uuid PRIMARY KEY DEFAULT gen_random_uuid(), team_id uuid NOT NULL REFERENCES teams, total numeric(10,2) NOT NULL DEFAULT 0);
+    ALTER TABLE teams ENABLE ROW LEVEL SECURITY; ALTER TABLE teams FORCE ROW LEVEL SECURITY;
+    ALTER TABLE invoices ENABLE ROW LEVEL SECURITY; ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
+    CREATE POLICY own ON teams USING (team_id = NULLIF(current_setting('app.team', true), '')::uuid);
+    CREATE POLICY own ON invoices USING (team_id = NULLIF(current_setting('app.team', true), '')::uuid);
+    CREATE ROLE billing_app LOGIN NOSUPERUSER NOBYPASSRLS;`;
+
+  test('nothing granted to the app role: not proven (exit 1), the reason and both ways out named, for the role given', async () => {
+    const file = await schema('ungranted.sql', UNGRANTED);
+    const result = await tenantkit('audit', '--sql', file, '--app-role', 'billing_app', '--json');
+    expect(result.code, result.stderr).toBe(1);
+    const output = JSON.parse(result.stdout) as { ok: boolean; tables: { table: string; status: string; checks: { check: string; status: string; detail: string }[] }[]; findings: { code: string; hint: string }[] };
+    expect(output.ok).toBe(false);
+    const invoices = output.tables.find((table) => table.table === 'public.invoices')!;
+    expect(invoices.status).toBe('not-proven');
+    expect(invoices.checks.find((check) => check.check === 'read-own')).toMatchObject({ status: 'not-proven' });
+    expect(invoices.checks.find((check) => check.check === 'read-own')!.detail).toMatch(/billing_app has no SELECT on public\.invoices[\s\S]*--app-grants crud[\s\S]*--app-role/);
+    expect(result.stdout).not.toMatch(/\btk_app\b/);
+    expect(output.findings.map((finding) => finding.code)).toContain('TK_APP_ROLE_REACHES_NO_TENANT_TABLE');
+    const text = await tenantkit('audit', '--sql', file, '--app-role', 'billing_app');
+    expect(text.stdout).toContain('Isolation NOT proven');
+    expect(text.stdout).toMatch(/public\.invoices\s+tenant\s+not-proven\s+\?\?/);
+    expect(text.stdout).toContain('App role: billing_app');
+  });
+
+  test('--app-grants crud grants what a deployment would, and the same migrations are proven (exit 0)', async () => {
+    const file = await schema('ungranted.sql', UNGRANTED);
+    const result = await tenantkit('audit', '--sql', file, '--app-role', 'billing_app', '--app-grants', 'crud');
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain('Isolation proven for 2 tenant-scoped table(s)');
+    expect((await tenantkit('audit', '--sql', file, '--app-grants', 'everything')).code).toBe(2);
+  });
+
+  test('options that name nothing exit 2 with a code and what exists', async () => {
+    const file = await schema('ungranted.sql', UNGRANTED);
+    const cases: [string[], string, string][] = [
+      [['--tenant-column', 'teamid'], 'TENANTKIT_UNKNOWN_TENANT_COLUMN', 'team_id'],
+      [['--global', 'public.invoice'], 'TENANTKIT_UNKNOWN_TABLE', 'public.invoices'],
+      [['--tenant-setting', 'app.team_id'], 'TENANTKIT_UNKNOWN_TENANT_SETTING', 'app.team'],
+      [['--app-role', 'billing'], 'TENANTKIT_UNKNOWN_ROLE', 'billing_app'],
+      [['--allow-not-proven', 'invoices:read-own'], 'TENANTKIT_UNKNOWN_CHECK', 'invoices:read-foreign'],
+    ];
+    for (const [args, code, existing] of cases) {
+      const result = await tenantkit('audit', '--sql', file, '--app-grants', 'crud', ...args, '--json');
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(2);
+      const output = JSON.parse(result.stdout) as { ok: boolean; error: { code: string; message: string } };
+      expect(output).toMatchObject({ ok: false, error: { code } });
+      expect(output.error.message).toContain(existing);
+    }
+  });
+
+  test('--allow-not-proven accepts a named gap, which stays listed; --html into a missing directory exits 2', async () => {
+    const file = await schema('ungranted.sql', `${UNGRANTED}
+      CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'invoices are never deleted'; END $$;
+      CREATE TRIGGER keep BEFORE DELETE ON invoices FOR EACH ROW EXECUTE FUNCTION keep();`);
+    const refused = await tenantkit('audit', '--sql', file, '--app-role', 'billing_app', '--app-grants', 'crud');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/NOT PROVEN public\.invoices delete-unfiltered/);
+    const accepted = await tenantkit('audit', '--sql', file, '--app-role', 'billing_app', '--app-grants', 'crud', '--allow-not-proven', 'invoices:delete-unfiltered', '--allow-not-proven', 'teams:delete-unfiltered');
+    expect(accepted.code, accepted.stdout).toBe(0);
+    expect(accepted.stdout).toMatch(/ACCEPTED public\.invoices delete-unfiltered/);
+    const html = await tenantkit('audit', '--sql', file, '--app-role', 'billing_app', '--html', join(tmpdir(), 'no-such-dir', 'r.html'), '--json');
+    expect(html.code).toBe(2);
+    expect(JSON.parse(html.stdout)).toMatchObject({ ok: false, error: { code: 'TENANTKIT_ERROR' } });
   });
 });
 

@@ -1,13 +1,18 @@
-import { type AutoFactories, type TableModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
-import { type Queryable, type TestDatabase, openConnection } from '@tenantkit/testkit';
+import { type AutoFactories, type SchemaModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
+import type { TestDatabase } from '@tenantkit/testkit';
 import { type Catalog, readCatalog } from './audit/catalog.js';
 import { auditRules } from './audit/rules.js';
-import { probeExposure } from './exposure.js';
+import { CHECKS, type CheckName } from './checks.js';
 import { type TenantContext, assertNoLeak, contextFor, detectTenantSetting, gucContext } from './context.js';
-import { TenantContextError } from './errors.js';
+import { NamesNothingError, TenantContextError } from './errors.js';
 import { assertProvingIdentity } from './guard.js';
-import { CHECKS, type ProbeTable, probeTable } from './probes.js';
-import type { Finding, IsolationReport, TableReport } from './types.js';
+import { type Exposure, probeExposure } from './exposure.js';
+import { freshSessionCounts } from './fresh.js';
+import { notApplicable } from './outcome.js';
+import { type ProbeTable, probeTable } from './probes.js';
+import type { CheckResult, Finding, IsolationReport, ReportSetup, TableReport, TableStatus } from './types.js';
+
+export const DEFAULT_TENANT_COLUMNS = ['tenant_id', 'account_id', 'organization_id', 'org_id', 'workspace_id', 'team_id'] as const;
 
 export interface CheckIsolationOptions {
   /** Tenant column names (default: tenant_id, account_id, organization_id, org_id, workspace_id, team_id). */
@@ -20,6 +25,17 @@ export interface CheckIsolationOptions {
   readonly globalTables?: readonly string[];
   /** Probe only these tables, and report only the findings about them. */
   readonly tables?: readonly string[];
+  /**
+   * Gaps the caller accepts, as `schema.table:check` (or `table:check` for a public table): such a
+   * not-proven check no longer blocks the verdict, and the report still lists it. `read-own` cannot
+   * be accepted: without it nothing about the table was shown.
+   */
+  readonly allowNotProven?: readonly string[];
+  /**
+   * The name reports give the app role: the role the application connects as, when the kit's login
+   * acts with that role's rights (default: db.app.role).
+   */
+  readonly appRole?: string;
   /** A world seeded by hand (e.g. with hand-picked factory rows); default: two tenants seeded here. */
   readonly world?: World;
   /** Rows per table per tenant when seeding. Default 3. */
@@ -29,13 +45,68 @@ export interface CheckIsolationOptions {
   readonly skipAudit?: boolean;
 }
 
-function matches(table: TableModel, names: readonly string[] | undefined): boolean {
+function matches(table: { id: string; schema: string; name: string }, names: readonly string[] | undefined): boolean {
   return names?.some((name) => name === table.id || (table.schema === 'public' && name === table.name)) ?? false;
 }
 
-async function resolveContext(db: TestDatabase, options: CheckIsolationOptions): Promise<TenantContext> {
+/** Refuses tenant columns, tables and accepted gaps that name nothing: they would prove nothing. */
+function checkNames(model: SchemaModel, catalog: Catalog, options: CheckIsolationOptions): void {
+  if (options.tenantColumns) {
+    const columns = new Set(model.tables.flatMap((table) => table.columns.map((column) => column.name)));
+    const unknown = options.tenantColumns.filter((name) => !columns.has(name));
+    if (unknown.length > 0) {
+      const candidates = [...columns].filter((name) => /_?id$/i.test(name)).sort();
+      throw new NamesNothingError('TENANTKIT_UNKNOWN_TENANT_COLUMN', 'The tenant column', unknown, candidates, 'Name the column that holds the tenant id (--tenant-column); the candidates listed are the columns ending in "id".');
+    }
+  }
+  const relations = [...catalog.relations.values()];
+  const tableIds = relations.map((relation) => relation.id).sort();
+  for (const [label, names] of [
+    ['The global table', options.globalTables],
+    ['The selected table', options.tables],
+  ] as const) {
+    const unknown = (names ?? []).filter((name) => !relations.some((relation) => matches(relation, [name])));
+    if (unknown.length > 0) throw new NamesNothingError('TENANTKIT_UNKNOWN_TABLE', label, unknown, tableIds, 'Name a table as `schema.table` (or a public table by its name).');
+  }
+  for (const entry of options.allowNotProven ?? []) {
+    const at = entry.lastIndexOf(':');
+    const table = at > 0 ? entry.slice(0, at) : '';
+    const check = entry.slice(at + 1);
+    if (!(CHECKS as readonly string[]).includes(check) || check === 'read-own') {
+      throw new NamesNothingError('TENANTKIT_UNKNOWN_CHECK', 'The accepted gap', [entry], CHECKS.filter((name) => name !== 'read-own').map((name) => `${table || 'TABLE'}:${name}`), 'Write it as TABLE:CHECK with one of the checks listed (read-own cannot be accepted: without it nothing about the table was shown).');
+    }
+    if (!relations.some((relation) => matches(relation, [table]))) {
+      throw new NamesNothingError('TENANTKIT_UNKNOWN_TABLE', 'The accepted gap', [entry], tableIds.map((id) => `${id}:${check}`), 'Write it as TABLE:CHECK with a table of this database.');
+    }
+  }
+}
+
+/** The settings policies (or the functions they call) read with current_setting(...). */
+function settingsRead(catalog: Catalog, sources: readonly string[]): string[] {
+  const found = new Set<string>();
+  for (const text of [...catalog.policies.flatMap((policy) => [policy.using ?? '', policy.withCheck ?? '']), ...sources]) {
+    for (const match of text.matchAll(/current_setting\s*\(\s*'([^']+)'/gi)) found.add(match[1]!);
+  }
+  return [...found].sort();
+}
+
+async function resolveContext(db: TestDatabase, catalog: Catalog, options: CheckIsolationOptions): Promise<TenantContext> {
   if (options.context) return options.context;
-  if (options.tenantSetting) return gucContext(options.tenantSetting);
+  if (options.tenantSetting) {
+    if (catalog.policies.length > 0) {
+      const { rows } = await db.query<{ src: string }>(
+        `SELECT prosrc AS src FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prosrc ILIKE '%current_setting%'`,
+      );
+      const read = settingsRead(catalog, rows.map((row) => row.src));
+      const quoted = `'${options.tenantSetting.replaceAll("'", "''")}'`;
+      const named = read.includes(options.tenantSetting) || [...catalog.policies.flatMap((policy) => [policy.using ?? '', policy.withCheck ?? '']), ...rows.map((row) => row.src)].some((text) => text.includes(quoted));
+      if (!named) {
+        throw new NamesNothingError('TENANTKIT_UNKNOWN_TENANT_SETTING', 'The tenant setting', [options.tenantSetting], read, 'Name the setting your policies read (--tenant-setting), or leave it out to have it detected.');
+      }
+    }
+    return gucContext(options.tenantSetting);
+  }
   const detected = await detectTenantSetting(db);
   if (detected) return contextFor(detected);
   throw new TenantContextError(
@@ -45,23 +116,38 @@ async function resolveContext(db: TestDatabase, options: CheckIsolationOptions):
   );
 }
 
+/** A table's report before the verdict: global and unselected tables know their status already. */
+type Draft = Omit<TableReport, 'status'> & { readonly status?: TableStatus };
+
+/** Relations that expose a probed table's rows another way: partitions, inheritance children, views. */
+function exposuresOf(catalog: Catalog, model: SchemaModel, probed: ReadonlyMap<string, string | undefined>): Exposure[] {
+  const exposures: Exposure[] = [];
+  for (const relation of [...catalog.relations.values()].sort((x, y) => x.id.localeCompare(y.id))) {
+    if (probed.has(relation.id) || model.tables.some((table) => table.id === relation.id && !relation.isPartition)) continue;
+    const via =
+      relation.parents.find((parent) => probed.has(parent)) ??
+      (relation.kind === 'view' || relation.kind === 'materialized view' ? relation.dependsOn.find((parent) => probed.has(parent)) : undefined);
+    if (via) exposures.push({ relation, via, tenantColumn: probed.get(via) });
+  }
+  return exposures;
+}
+
 /**
  * Proves, table by table, that one tenant cannot read or change another tenant's rows, acting as
  * the app role; audits the catalog for the classic holes. Refuses to run as an identity that
- * bypasses row level security.
+ * bypasses row level security. Whatever could not be demonstrated is reported as not proven.
  */
 export async function checkIsolation(db: TestDatabase, options: CheckIsolationOptions = {}): Promise<IsolationReport> {
   const factories: AutoFactories = await autoFactories(db, options.tenantColumns ? { tenantColumns: options.tenantColumns } : {});
   const { model, tenancy } = factories;
-  const scoped = model.tables.filter((table) => tenancy.tables.get(table.id)!.kind !== 'global' && !matches(table, options.globalTables));
-  await assertProvingIdentity(db.app, {
-    tenantTables: scoped.map((table) => ({ schema: table.schema, name: table.name })),
-    singleSession: !db.capabilities.realLoginRoles,
-  });
-  const context = await resolveContext(db, options);
-  const selected = (object: string) => !options.tables || model.tables.some((table) => matches(table, options.tables) && (object === table.id || object.startsWith(`${table.id}.`)));
-  // Read once: the audit's rules and the exposure probes (partitions, views) both work from it.
+  // Read once: the names' check, the audit's rules and the exposure probes all work from it.
   const catalog = await readCatalog(db, db.app.role);
+  checkNames(model, catalog, options);
+  const scoped = model.tables.filter((table) => tenancy.tables.get(table.id)!.kind !== 'global' && !matches(table, options.globalTables));
+  await assertProvingIdentity(db.app, { tenantTables: scoped.map((table) => ({ schema: table.schema, name: table.name })), singleSession: !db.capabilities.realLoginRoles });
+  const context = await resolveContext(db, catalog, options);
+  const appRole = options.appRole ?? db.app.role;
+  const selected = (object: string) => !options.tables || model.tables.some((table) => matches(table, options.tables) && (object === table.id || object.startsWith(`${table.id}.`)));
   const findings: Finding[] = options.skipAudit
     ? []
     : auditRules(catalog, {
@@ -70,61 +156,102 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
         model,
         ...(options.tenantSetting ? { tenantSetting: options.tenantSetting } : {}),
       }).filter((finding) => selected(finding.object));
+  const probed = scoped.filter((table) => !options.tables || matches(table, options.tables));
   const world =
     options.world ??
     (await seedTenants(db, { tenants: 2, rowsPerTable: options.rowsPerTable ?? 3, factories, ...(options.seed === undefined ? {} : { seed: options.seed }) }));
-  const appUrl = db.app.url;
-  // One connection that never sets a tenant: "no context" as a fresh session sees it.
-  const freshApp = appUrl ? await openConnection(appUrl, 'tenantkit probe') : undefined;
-  try {
-    const report = await probeAll(db, options, factories, catalog, context, world, findings, freshApp);
-    // Every probe set its context with SET LOCAL: nothing may be left on the app's connection.
-    await assertNoLeak(db.app, context);
-    return report;
-  } finally {
-    await freshApp?.close();
-  }
-}
+  const exposures = exposuresOf(catalog, model, new Map(probed.map((table) => [table.id, tenancy.tables.get(table.id)!.tenantColumn ?? tenancy.tenantColumn])));
+  const fresh = await freshSessionCounts(db, context, world, probed, exposures);
+  const env = { db, context, world, factories, appRole, fresh };
 
-async function probeAll(
-  db: TestDatabase,
-  options: CheckIsolationOptions,
-  factories: AutoFactories,
-  catalog: Catalog,
-  context: TenantContext,
-  world: World,
-  findings: Finding[],
-  freshApp: Queryable | undefined,
-): Promise<IsolationReport> {
-  const { model, tenancy } = factories;
-  const tables: TableReport[] = [];
+  const tables: Draft[] = [];
+  let reachable = 0;
   for (const table of model.tables) {
     const info = tenancy.tables.get(table.id)!;
-    const global = info.kind === 'global' || matches(table, options.globalTables);
-    const kind = global ? 'global' : info.kind;
     const tenantColumn = info.tenantColumn ?? null;
-    if (global || (options.tables && !matches(table, options.tables))) {
-      const detail = global ? 'global table: no tenant column and no foreign-key chain to a tenant' : 'not selected';
-      tables.push({ table: table.id, kind, tenantColumn, checks: CHECKS.map((check) => ({ check, status: 'skip', detail })) });
+    if (!probed.includes(table)) {
+      const global = !scoped.includes(table);
+      const detail = global ? 'global table: no tenant column and no foreign-key chain to a tenant (or named global)' : 'not selected';
+      tables.push({ table: table.id, kind: global ? 'global' : info.kind, tenantColumn, status: global ? 'global' : 'not-selected', checks: CHECKS.map((check) => notApplicable(check, detail)) });
       continue;
     }
-    const target: ProbeTable = { table, kind, tenantColumn: info.tenantColumn, anchorColumns: info.anchor?.columns };
-    const result = await probeTable({ db, context, world, factories, ...(freshApp ? { freshApp } : {}) }, target);
+    const target: ProbeTable = { table, kind: info.kind, tenantColumn: info.tenantColumn, anchorColumns: info.anchor?.columns };
+    const result = await probeTable(env, target);
+    if (result.privileges.select) reachable++;
     findings.push(...result.findings);
-    tables.push({ table: table.id, kind, tenantColumn, checks: result.checks });
+    tables.push({ table: table.id, kind: info.kind, tenantColumn, checks: result.checks });
   }
-  // Partitions, inheritance children and views of the probed tables: other ways to their rows.
-  const probed = new Map(
-    tables.filter((table) => table.kind !== 'global' && table.checks.some((check) => check.status !== 'skip')).map((table) => [table.table, table]),
-  );
-  for (const relation of [...catalog.relations.values()].sort((x, y) => x.id.localeCompare(y.id))) {
-    if (probed.has(relation.id) || model.tables.some((table) => table.id === relation.id && !relation.isPartition)) continue;
-    const via = relation.parents.find((parent) => probed.has(parent)) ?? (relation.kind === 'view' || relation.kind === 'materialized view' ? relation.dependsOn.find((parent) => probed.has(parent)) : undefined);
-    if (!via) continue;
-    const source = probed.get(via)!;
-    tables.push(await probeExposure(db, context, world, relation, { table: via, tenantColumn: source.tenantColumn ?? tenancy.tenantColumn }, freshApp));
+  for (const exposure of exposures) {
+    tables.push(await probeExposure(env, exposure, tables.find((table) => table.table === exposure.via)?.tenantColumn ?? null));
   }
-  tables.sort((x, y) => x.table.localeCompare(y.table));
-  const ok = !tables.some((table) => table.checks.some((check) => check.status === 'fail')) && !findings.some((finding) => finding.severity === 'error');
-  return { ok, tables, findings };
+  // Every probe set its context with SET LOCAL: nothing may be left on the app's connection.
+  await assertNoLeak(db.app, context);
+
+  if (scoped.length === 0) {
+    findings.push({
+      code: 'TK_NO_TENANT_TABLE',
+      severity: 'error',
+      object: 'schema',
+      message: `No tenant-scoped table was found: no table has a column named ${(options.tenantColumns ?? DEFAULT_TENANT_COLUMNS).join(', ')} or a foreign-key chain to one${options.globalTables ? ' (outside the tables named global)' : ''}, so nothing was probed and nothing is proven.`,
+      hint: 'Name the column that holds the tenant id (--tenant-column / tenantColumns).',
+    });
+  } else if (probed.length > 0 && reachable === 0) {
+    findings.push({
+      code: 'TK_APP_ROLE_REACHES_NO_TENANT_TABLE',
+      severity: 'error',
+      object: appRole,
+      message: `The app role ${appRole} has no SELECT on any tenant-scoped table, so no probe could show what a tenant sees: nothing is proven.`,
+      hint: `Grant it as your deployment does (tenantkit audit --app-grants crud, or the GRANT statements of your deployment in the SQL), or name the role your application uses (--app-role).`,
+    });
+  }
+  return finish(db, options, appRole, context, tables, findings);
+}
+
+
+/** Accepted gaps marked, statuses and the verdict computed, the kit's login named as the user's role. */
+function finish(
+  db: TestDatabase,
+  options: CheckIsolationOptions,
+  appRole: string,
+  context: TenantContext,
+  drafts: readonly Draft[],
+  findings: readonly Finding[],
+): IsolationReport {
+  const rename = renamer(db.app.role, appRole);
+  const accepted = (table: { table: string }, check: CheckName) =>
+    (options.allowNotProven ?? []).some((entry) => {
+      const at = entry.lastIndexOf(':');
+      const [schema, name] = table.table.split('.') as [string, string];
+      return entry.slice(at + 1) === check && matches({ id: table.table, schema, name }, [entry.slice(0, at)]);
+    });
+  const tables = drafts
+    .map((draft): TableReport => {
+      const checks = draft.checks.map((check): CheckResult => ({
+        ...check,
+        detail: rename(check.detail),
+        ...(check.status === 'not-proven' && accepted(draft, check.check as CheckName) ? { allowed: true } : {}),
+      }));
+      return { ...draft, status: draft.status ?? statusOf(checks), checks };
+    })
+    .sort((x, y) => x.table.localeCompare(y.table));
+  const renamed = findings.map((finding) => ({ ...finding, object: rename(finding.object), message: rename(finding.message), hint: rename(finding.hint) }));
+  const scoped = tables.filter((table) => table.status !== 'global' && table.status !== 'not-selected');
+  const ok = scoped.length > 0 && scoped.every((table) => table.status === 'proven') && !renamed.some((finding) => finding.severity === 'error');
+  const setup: ReportSetup = { appRole, context: context.description, backend: db.backend };
+  return { ok, setup, tables, findings: renamed };
+}
+
+function statusOf(checks: readonly CheckResult[]): TableStatus {
+  if (checks.some((check) => check.status === 'fail')) return 'failed';
+  if (checks.some((check) => check.status === 'not-proven' && !check.allowed)) return 'not-proven';
+  return 'proven';
+}
+
+/** Reports speak of the user's role, not the kit's login that acted with its rights. */
+function renamer(internal: string, shown: string): (text: string) => string {
+  if (internal === shown) return (text) => text;
+  const quoted = new RegExp(`"${internal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`, 'g');
+  const bare = new RegExp(`\\b${internal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'g');
+  const target = /^[a-z_][a-z0-9_]*$/.test(shown) ? shown : `"${shown.replaceAll('"', '""')}"`;
+  return (text) => text.replace(quoted, target).replace(bare, shown);
 }

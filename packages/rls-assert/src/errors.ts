@@ -8,7 +8,12 @@ import type { IdentityFacts } from './guard.js';
 export type RlsAssertErrorCode =
   | 'TENANTKIT_BYPASSING_IDENTITY'
   | 'TENANTKIT_TENANT_CONTEXT'
-  | 'TENANTKIT_CONTEXT_LEAK_BETWEEN_TRANSACTIONS';
+  | 'TENANTKIT_CONTEXT_LEAK_BETWEEN_TRANSACTIONS'
+  | 'TENANTKIT_UNKNOWN_TENANT_COLUMN'
+  | 'TENANTKIT_UNKNOWN_TABLE'
+  | 'TENANTKIT_UNKNOWN_TENANT_SETTING'
+  | 'TENANTKIT_UNKNOWN_CHECK'
+  | 'TENANTKIT_UNKNOWN_ROLE';
 
 /**
  * Base of rls-assert's errors. TenantkitErrorCode is testkit's closed list, so `code` keeps that
@@ -166,5 +171,30 @@ export class ContextLeakedError extends RlsAssertError {
     );
     this.setting = setting;
     this.value = value;
+  }
+}
+
+/**
+ * An input that names nothing in the schema (a tenant column no table has, a global table that does
+ * not exist, a setting no policy reads, a role that was never created): acting on it would prove
+ * nothing, so it is refused with what does exist.
+ */
+export class NamesNothingError extends RlsAssertError {
+  readonly existing: readonly string[];
+
+  constructor(
+    code: Extract<RlsAssertErrorCode, 'TENANTKIT_UNKNOWN_TENANT_COLUMN' | 'TENANTKIT_UNKNOWN_TABLE' | 'TENANTKIT_UNKNOWN_TENANT_SETTING' | 'TENANTKIT_UNKNOWN_CHECK' | 'TENANTKIT_UNKNOWN_ROLE'>,
+    what: string,
+    given: readonly string[],
+    existing: readonly string[],
+    fix: string,
+  ) {
+    const shown = existing.slice(0, 30);
+    super(
+      code,
+      `${what} ${given.map((name) => `"${name}"`).join(', ')} ${given.length > 1 ? 'name' : 'names'} nothing in this database. ${existing.length > 0 ? `What exists: ${shown.join(', ')}${existing.length > shown.length ? `, ... (${existing.length} in all)` : ''}.` : 'There is none.'} ${fix}`,
+      { object: given.join(', ') },
+    );
+    this.existing = existing;
   }
 }

@@ -1,84 +1,84 @@
 import type { World } from '@tenantkit/fixtures';
-import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import { type Queryable, type Session, quoteIdent } from '@tenantkit/testkit';
 import type { CatalogRelation } from './audit/catalog.js';
-import type { TenantContext } from './context.js';
-import { CHECKS, asApp as asAppRole } from './probes.js';
+import { CHECKS, NOT_APPLICABLE } from './checks.js';
+import { type Outcome, count, errorNotProven, fail, failsClosed, notApplicable, notProven, pass } from './outcome.js';
+import { type FreshSessionCount, type ProbeEnvironment, asApp } from './probes.js';
 import type { CheckResult, TableReport } from './types.js';
 
-const READS_ONLY = 'partitions, inheritance children and views are probed for reads; writes are judged on the table itself and by the catalog audit';
+/** A relation that exposes a probed table's rows another way, and the tenant column it shows. */
+export interface Exposure {
+  readonly relation: CatalogRelation;
+  /** The probed table it exposes. */
+  readonly via: string;
+  readonly tenantColumn: string | undefined;
+}
+
+/** Counts the seeded tenants' rows visible through the relation, by its tenant column. */
+export async function countExposed(session: Queryable, exposure: Exposure, tenants: readonly string[], tx?: Session): Promise<FreshSessionCount> {
+  if (!exposure.tenantColumn) return { unavailable: 'it shows no tenant column' };
+  return count(session, `SELECT count(*) AS n FROM ${exposure.relation.qualified} WHERE ${quoteIdent(exposure.tenantColumn)}::text = ANY($1::text[])`, [tenants], tx);
+}
 
 /**
  * Relations that expose a tenant table's rows another way: its partitions and inheritance children
  * (queried directly they skip the parent's policies) and views over it. Probed for what a tenant can
  * read there: none of the other tenant's rows, and nothing without a tenant.
  */
-export async function probeExposure(
-  db: TestDatabase,
-  context: TenantContext,
-  world: World,
-  relation: CatalogRelation,
-  source: { readonly table: string; readonly tenantColumn: string | undefined },
-  freshApp: Queryable | undefined,
-): Promise<TableReport> {
-  const base: Omit<TableReport, 'checks'> = { table: relation.id, kind: 'tenant', tenantColumn: source.tenantColumn ?? null };
-  const skipAll = (detail: string): TableReport => ({ ...base, checks: CHECKS.map((check) => ({ check, status: 'skip', detail })) });
-  if (!relation.app.select || !relation.app.schemaUsage) return skipAll('the app role cannot read it');
-  const { rows: columns } = await db.query<{ name: string }>(
-    'SELECT attname AS name FROM pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped',
-    [relation.oid],
-  );
-  const tenantColumn = source.tenantColumn;
-  if (!tenantColumn || !columns.some((column) => column.name === tenantColumn)) {
-    return skipAll(`it shows no ${tenantColumn ?? 'tenant'} column to tell tenants apart; the catalog audit judges it`);
+export async function probeExposure(env: ProbeEnvironment, exposure: Exposure, tenantColumnOfSource: string | null): Promise<Omit<TableReport, 'status'>> {
+  const { db, context, world } = env;
+  const { relation } = exposure;
+  const base = { table: relation.id, kind: 'tenant' as const, tenantColumn: tenantColumnOfSource };
+  const fixed = (first: (check: 'read-foreign' | 'no-context') => CheckResult): CheckResult[] =>
+    CHECKS.map((check) => (check === 'read-foreign' || check === 'no-context' ? first(check) : notApplicable(check, NOT_APPLICABLE.exposure[check])));
+  if (!relation.app.select || !relation.app.schemaUsage) {
+    return { ...base, checks: fixed((check) => pass(check, `the app role ${env.appRole} cannot read ${relation.id} at all (the catalog confirms it)`)) };
   }
-  const [a, b] = world.tenants;
-  if (a === undefined || b === undefined) return skipAll('fewer than two tenants were seeded');
-  const count = async (session: Queryable, tenants: readonly string[]): Promise<number | 'error'> => {
-    try {
-      const { rows } = await session.query<{ n: string | number }>(
-        `SELECT count(*) AS n FROM ${relation.qualified} WHERE ${quoteIdent(tenantColumn)}::text = ANY($1::text[])`,
-        [tenants],
-      );
-      return Number(rows[0]?.n ?? 0);
-    } catch {
-      return 'error';
-    }
-  };
-  const asApp = (tenant: string | undefined, fn: (tx: Session) => Promise<void>) => asAppRole(db, context, tenant, fn);
+  if (!exposure.tenantColumn) {
+    return {
+      ...base,
+      checks: fixed((check) => notProven(check, `${relation.kind} ${relation.id} shows no ${tenantColumnOfSource ?? 'tenant'} column, so the probes cannot tell whose rows it returns; see the catalog audit's findings about it, or select the tenant column in it`)),
+    };
+  }
+  const [a, b] = world.tenants as [string | undefined, string | undefined];
+  if (a === undefined || b === undefined) return { ...base, checks: fixed((check) => notProven(check, 'fewer than two tenants were seeded')) };
 
   const leaks: string[] = [];
+  const unproven: CheckResult[] = [];
   for (const [attacker, victim] of [
     [a, b],
     [b, a],
   ] as const) {
-    await asApp(attacker, async (tx) => {
-      const n = await count(tx, [victim]);
-      if (n !== 'error' && n > 0) leaks.push(`tenant ${attacker} read ${n} row(s) of tenant ${victim} through ${relation.kind} ${relation.id}`);
+    await asApp(db, context, attacker, async (tx) => {
+      const n = await countExposed(tx, exposure, [victim], tx);
+      if (typeof n === 'number') {
+        if (n > 0) leaks.push(`tenant ${attacker} read ${n} row(s) of tenant ${victim} through ${relation.kind} ${relation.id}`);
+      } else unproven.push('unavailable' in n ? notProven('read-foreign', n.unavailable) : errorNotProven('read-foreign', n));
     });
   }
   const readForeign: CheckResult =
-    leaks.length > 0
-      ? { check: 'read-foreign', status: 'fail', detail: leaks.join('; ') }
-      : { check: 'read-foreign', status: 'pass', detail: `no row of the other tenant visible through ${relation.kind} ${relation.id}` };
+    leaks.length > 0 ? fail('read-foreign', leaks.join('; ')) : (unproven[0] ?? pass('read-foreign', `no row of the other tenant visible through ${relation.kind} ${relation.id}`));
 
   const open: string[] = [];
-  if (freshApp) {
-    const n = await count(freshApp, [a, b]);
-    if (n !== 'error' && n > 0) open.push(`${n} row(s) in a session that never set a tenant`);
-  }
+  const closedUnproven: string[] = [];
+  const judge = (label: string, n: FreshSessionCount) => {
+    if (typeof n === 'number') {
+      if (n > 0) open.push(`${n} row(s) ${label}`);
+    } else if ('unavailable' in n) closedUnproven.push(`${label}: ${n.unavailable}`);
+    else if (!failsClosed(n as NonNullable<Outcome['error']>)) closedUnproven.push(`${label}: ${n.message}`);
+  };
+  judge('in a session that never set a tenant', env.fresh.get(relation.id) ?? { unavailable: 'not counted' });
   for (const [label, value] of [
-    ['no tenant set', undefined],
-    ['an empty tenant', ''],
+    ['with the setting reset (no tenant)', undefined],
+    ['with an empty tenant', ''],
   ] as const) {
-    await asApp(value, async (tx) => {
-      const n = await count(tx, [a, b]);
-      if (n !== 'error' && n > 0) open.push(`${n} row(s) with ${label}`);
-    });
+    await asApp(db, context, value, async (tx) => judge(label, await countExposed(tx, exposure, [a, b], tx)));
   }
   const noContext: CheckResult =
     open.length > 0
-      ? { check: 'no-context', status: 'fail', detail: `tenant rows visible through ${relation.id} without a valid tenant: ${open.join('; ')}` }
-      : { check: 'no-context', status: 'pass', detail: 'nothing visible without a valid tenant' };
-  const checks = CHECKS.map((check): CheckResult => (check === 'read-foreign' ? readForeign : check === 'no-context' ? noContext : { check, status: 'skip', detail: READS_ONLY }));
-  return { ...base, checks };
+      ? fail('no-context', `tenant rows visible through ${relation.id} without a valid tenant: ${open.join('; ')}`)
+      : closedUnproven.length > 0
+        ? notProven('no-context', `not every no-tenant session could be shown closed: ${closedUnproven.join('; ')}`)
+        : pass('no-context', 'nothing visible without a valid tenant');
+  return { ...base, checks: fixed((check) => (check === 'read-foreign' ? readForeign : noContext)) };
 }

@@ -1,21 +1,26 @@
 import { type AutoFactories, type Row, type TableKind, type TableModel, type World, createFaker } from '@tenantkit/fixtures';
 import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import { CHECKS, type CheckName, NOT_APPLICABLE } from './checks.js';
 import type { TenantContext } from './context.js';
+import {
+  type Outcome,
+  type Privilege,
+  type Privileges,
+  attempt,
+  count,
+  errorNotProven,
+  fail,
+  failsClosed,
+  notApplicable,
+  notProven,
+  pass,
+  readPrivileges,
+  refusedBy,
+  strongest,
+} from './outcome.js';
 import type { CheckResult, Finding } from './types.js';
 
-/** The checks of the matrix, in the order they are shown. */
-export const CHECKS = [
-  'read-own',
-  'read-foreign',
-  'insert-foreign',
-  'update-foreign',
-  'update-unfiltered',
-  'move',
-  'delete-foreign',
-  'delete-unfiltered',
-  'no-context',
-] as const;
-export type CheckName = (typeof CHECKS)[number];
+export { CHECKS, type CheckName } from './checks.js';
 
 export interface ProbeTable {
   readonly table: TableModel;
@@ -26,69 +31,45 @@ export interface ProbeTable {
   readonly anchorColumns: readonly string[] | undefined;
 }
 
+/**
+ * What a session that never set a tenant saw of a table's seeded rows: a count, the error that
+ * stopped it, or why no such session could be had.
+ */
+export type FreshSessionCount = number | NonNullable<Outcome['error']> | { readonly unavailable: string };
+
 export interface ProbeEnvironment {
   readonly db: TestDatabase;
   readonly context: TenantContext;
   readonly world: World;
   readonly factories: AutoFactories;
-  /** A connection as the app role that never sets a tenant (real logins only), shared by the probes. */
-  readonly freshApp?: Queryable;
+  /** The app role's name as the report speaks of it (the role the application connects as). */
+  readonly appRole: string;
+  /** Counts taken before any probe in a session where the tenant setting was never set, per table. */
+  readonly fresh: ReadonlyMap<string, FreshSessionCount>;
 }
 
 export interface TableProbeResult {
   readonly checks: CheckResult[];
   readonly findings: Finding[];
+  /** The app role's privileges on the table, as the catalog gives them. */
+  readonly privileges: Privileges;
 }
 
 /** Thrown to end a probe's transaction: every probe is rolled back. */
 class RollbackProbe extends Error {}
 
-interface Outcome {
-  readonly rowCount?: number;
-  readonly error?: { readonly code: string | undefined; readonly message: string };
-}
-
-const RLS_REFUSED = '42501';
-
-/**
- * Runs one statement as the app role inside a savepoint, so a refused statement does not end the
- * probe's transaction. Postgres's own row count is the evidence: without RETURNING it counts every
- * row the statement wrote, whether or not the tenant could have read them.
- */
-async function attempt(tx: Session, sql: string, params: readonly unknown[]): Promise<Outcome> {
-  await tx.exec('SAVEPOINT tk_probe');
-  let outcome: Outcome;
-  try {
-    outcome = { rowCount: (await tx.query(sql, params)).rowCount };
-  } catch (error) {
-    const failure = error as { code?: string; message?: string };
-    outcome = { error: { code: failure.code, message: failure.message ?? String(error) } };
-  }
-  // Undone either way: one probe's write must not change what the next one sees.
-  await tx.exec('ROLLBACK TO SAVEPOINT tk_probe; RELEASE SAVEPOINT tk_probe');
-  return outcome;
-}
-
-/** A count as the app role, or the error that stopped it (inside a savepoint: the probe goes on). */
-async function countRows(tx: Session, sql: string, params: readonly unknown[]): Promise<number | { message: string }> {
-  await tx.exec('SAVEPOINT tk_count');
-  try {
-    const { rows } = await tx.query<{ n: string | number }>(sql, params);
-    await tx.exec('RELEASE SAVEPOINT tk_count');
-    return Number(rows[0]?.n ?? 0);
-  } catch (error) {
-    await tx.exec('ROLLBACK TO SAVEPOINT tk_count; RELEASE SAVEPOINT tk_count');
-    return { message: error instanceof Error ? error.message : String(error) };
-  }
-}
-
 /** `(pk...)::text` matches the World's keys, which are the key values as text. */
-function keyFilter(table: TableModel, keys: readonly (readonly string[])[], firstParam: number): { sql: string; params: unknown[] } {
+export function keyFilter(table: TableModel, keys: readonly (readonly string[])[], firstParam: number): { sql: string; params: unknown[] } {
   const columns = table.primaryKey;
   const arrays = columns.map((_, index) => keys.map((key) => key[index] ?? ''));
   const left = columns.map((column) => `${quoteIdent(column)}::text`).join(', ');
   const unnest = columns.map((_, index) => `$${firstParam + index}::text[]`).join(', ');
   return { sql: `(${left}) IN (SELECT * FROM unnest(${unnest}))`, params: arrays };
+}
+
+/** The fix to name when the app role lacks a privilege the probes need. */
+export function grantHint(appRole: string, privilege: string, table: string): string {
+  return `the app role ${appRole} has no ${privilege} on ${table}: grant it as your deployment does (tenantkit audit --app-grants crud, or the GRANT your deployment runs), or name the role your application uses (--app-role)`;
 }
 
 export interface TenantPair {
@@ -98,38 +79,46 @@ export interface TenantPair {
 
 /**
  * Probes one table, attacker against victim and back, each probe in a transaction of the app role
- * that is rolled back. A check fails only for what a statement proved.
+ * that is rolled back. A check fails only for what a statement proved, passes only for what row
+ * level security (or a missing privilege the catalog confirms) refused, and is otherwise not proven.
  */
 export async function probeTable(env: ProbeEnvironment, target: ProbeTable): Promise<TableProbeResult> {
   const [a, b] = env.world.tenants;
   const results = new Map<CheckName, CheckResult>();
   const findings: Finding[] = [];
+  const privileges = await readPrivileges(env.db, env.db.app.role, target.table.qualified);
   if (a === undefined || b === undefined) {
-    for (const check of CHECKS) results.set(check, { check, status: 'skip', detail: 'fewer than two tenants were seeded' });
-    return { checks: [...results.values()], findings };
+    return { checks: CHECKS.map((check) => notProven(check, 'fewer than two tenants were seeded')), findings, privileges };
   }
   for (const pair of [
     { attacker: a, victim: b },
     { attacker: b, victim: a },
   ]) {
-    const direction = await probeDirection(env, target, pair);
+    const direction = await probeDirection(env, target, pair, privileges);
     // One finding per foreign key, whichever direction proved it first.
     for (const finding of direction.findings) if (!findings.some((known) => known.code === finding.code && known.object === finding.object)) findings.push(finding);
     for (const result of direction.results) {
       const previous = results.get(result.check as CheckName);
-      // A failure in either direction is the table's result; otherwise the first pass stands.
-      if (!previous || (previous.status !== 'fail' && result.status === 'fail') || (previous.status === 'skip' && result.status === 'pass')) {
-        results.set(result.check as CheckName, result);
-      }
+      results.set(result.check as CheckName, previous ? strongest([previous, result]) : result);
     }
   }
   // Both tenants' rows, once: without a valid tenant none of them may show.
   const seeded = env.world.table(target.table.id);
-  results.set('no-context', await probeNoContext(env, target, [...(seeded?.keys[a] ?? []), ...(seeded?.keys[b] ?? [])]));
-  return { checks: CHECKS.map((check) => results.get(check) ?? { check, status: 'skip', detail: 'not probed' }), findings };
+  results.set('no-context', await probeNoContext(env, target, [...(seeded?.keys[a] ?? []), ...(seeded?.keys[b] ?? [])], privileges));
+  const fixed: Partial<Record<CheckName, string>> = target.kind === 'tenant-root' ? NOT_APPLICABLE['tenant-root'] : {};
+  return {
+    checks: CHECKS.map((check) => (fixed[check] ? notApplicable(check, fixed[check]) : (results.get(check) ?? notProven(check, 'not probed')))),
+    findings,
+    privileges,
+  };
 }
 
-async function probeDirection(env: ProbeEnvironment, target: ProbeTable, pair: TenantPair): Promise<{ results: CheckResult[]; findings: Finding[] }> {
+async function probeDirection(
+  env: ProbeEnvironment,
+  target: ProbeTable,
+  pair: TenantPair,
+  privileges: Privileges,
+): Promise<{ results: CheckResult[]; findings: Finding[] }> {
   const { db, context, world } = env;
   const { table } = target;
   const seeded = world.table(table.id);
@@ -137,112 +126,216 @@ async function probeDirection(env: ProbeEnvironment, target: ProbeTable, pair: T
   const foreign = seeded?.keys[pair.victim] ?? [];
   const results: CheckResult[] = [];
   const findings: Finding[] = [];
-  const pass = (check: CheckName, detail: string) => results.push({ check, status: 'pass', detail });
-  const fail = (check: CheckName, detail: string) => results.push({ check, status: 'fail', detail });
-  const skip = (check: CheckName, detail: string) => results.push({ check, status: 'skip', detail });
+  const add = (result: CheckResult) => results.push(result);
   const who = `tenant ${pair.attacker}`;
   const victim = `tenant ${pair.victim}`;
   const whose = `${victim}'s`;
   const hasKey = table.primaryKey.length > 0;
   const victimRow = hasKey && foreign.length > 0 ? await loadRow(db, table, foreign[0]!) : undefined;
   const ownRow = hasKey && own.length > 0 ? await loadRow(db, table, own[0]!) : undefined;
-  const column = writableColumn(table, target);
+  const overwrite = overwriteFor(env, table, target);
   const moveColumns = target.tenantColumn !== undefined && target.kind !== 'tenant-root' ? [target.tenantColumn] : target.anchorColumns;
-  const constant = column ? constantFor(env, table, column) : undefined;
+  const constants = overwrite?.params ?? [];
+  const noKey = 'the table has no primary key, so the probes cannot tell one tenant\'s rows from another\'s: add a primary key';
+  const refused = (check: CheckName, outcome: Outcome, needed: Privilege): CheckResult | undefined => {
+    if (!outcome.error) return undefined;
+    const why = refusedBy(outcome.error, privileges, needed);
+    return why ? pass(check, why) : undefined;
+  };
 
   await asApp(db, context, pair.attacker, async (tx) => {
-    const total = await countRows(tx, `SELECT count(*) AS n FROM ${table.qualified}`, []);
+    const total = await count(tx, `SELECT count(*) AS n FROM ${table.qualified}`, [], tx);
     const visible = typeof total === 'number' ? total : 0;
     // The victim's rows the attacker could already read (a proven leak of its own) are not the attacker's to write.
     let foreignVisible = 0;
     if (typeof total !== 'number') {
       // Without SELECT the tenant reads nothing at all; the write probes still run.
-      skip('read-own', `the app role cannot read the table: ${total.message}`);
-      skip('read-foreign', `the app role cannot read the table: ${total.message}`);
+      const why = privileges.select ? `reading it failed (${total.code ?? 'no SQLSTATE'}: ${total.message})` : grantHint(env.appRole, 'SELECT', table.id);
+      add(notProven('read-own', `${who} cannot read the table, so nothing shows the policies let a tenant see its own rows: ${why}`));
+      add(privileges.select ? errorNotProven('read-foreign', total) : pass('read-foreign', `refused: the app role has no SELECT on the table (the catalog confirms it)`));
     } else if (!hasKey) {
-      skip('read-own', 'no primary key to recognise rows by');
-      skip('read-foreign', 'no primary key to recognise rows by');
+      add(notProven('read-own', noKey));
+      add(notProven('read-foreign', noKey));
     } else {
-      const mine = keyFilter(table, own, 1);
-      const seen = await countRows(tx, `SELECT count(*) AS n FROM ${table.qualified} WHERE ${mine.sql}`, mine.params);
-      if (typeof seen !== 'number') fail('read-own', `${who} cannot read its own rows: ${seen.message}`);
-      else if (seen === own.length) pass('read-own', `${who} sees its ${own.length} row(s)`);
-      else fail('read-own', `${who} sees ${seen} of its ${own.length} row(s): no policy lets the tenant read its own rows`);
-      const theirs = keyFilter(table, foreign, 1);
-      const leaked = await countRows(tx, `SELECT count(*) AS n FROM ${table.qualified} WHERE ${theirs.sql}`, theirs.params);
-      if (typeof leaked === 'number') foreignVisible = leaked;
-      if (typeof leaked !== 'number' || leaked === 0) pass('read-foreign', `none of ${whose} ${foreign.length} row(s) visible to ${who}`);
-      else fail('read-foreign', `${who} read ${leaked} of ${whose} ${foreign.length} row(s)`);
-    }
-
-    if (target.kind === 'tenant-root') skip('insert-foreign', 'the tenants table itself: a new tenant is not another tenant\'s row');
-    else if (!victimRow) skip('insert-foreign', 'no row of the other tenant to model the insert on');
-    else {
-      const row = insertableCopy(env, table, target, victimRow);
-      const columns = Object.keys(row);
-      const outcome = await attempt(
-        tx,
-        `INSERT INTO ${table.qualified} (${columns.map(quoteIdent).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
-        columns.map((name) => row[name]),
-      );
-      if (outcome.error?.code === RLS_REFUSED) pass('insert-foreign', `a row of ${whose} was refused: ${outcome.error.message}`);
-      else if (outcome.error) skip('insert-foreign', `the insert failed for another reason, so RLS was not tested: ${outcome.error.message}`);
-      else fail('insert-foreign', `${who} inserted a row belonging to ${victim}`);
-    }
-
-    if (!column || constant === undefined) {
-      skip('update-foreign', 'no column the probe can write');
-      skip('update-unfiltered', 'no column the probe can write');
-    } else {
-      if (!hasKey) skip('update-foreign', 'no primary key to aim at the other tenant');
+      if (own.length === 0) add(notProven('read-own', `no row of ${who} was seeded in ${table.id}, so there was nothing of its own to read`));
       else {
-        const theirs = keyFilter(table, foreign, 2);
-        const outcome = await attempt(tx, `UPDATE ${table.qualified} SET ${quoteIdent(column)} = $1 WHERE ${theirs.sql}`, [constant, ...theirs.params]);
-        results.push(verdict('update-foreign', outcome, 0, `${who} updated`, `of ${whose} rows by key`));
+        const mine = keyFilter(table, own, 1);
+        const seen = await count(tx, `SELECT count(*) AS n FROM ${table.qualified} WHERE ${mine.sql}`, mine.params, tx);
+        if (typeof seen !== 'number') add(errorNotProven('read-own', seen));
+        else if (seen === own.length) add(pass('read-own', `${who} sees its ${own.length} row(s)`));
+        else add(notProven('read-own', `${who} sees ${seen} of its ${own.length} row(s): no policy lets the tenant read its own rows, and hiding everything proves nothing about isolation`));
+      }
+      if (foreign.length === 0) add(notProven('read-foreign', `no row of ${victim} was seeded in ${table.id}, so there was nothing of another tenant to read`));
+      else {
+        const theirs = keyFilter(table, foreign, 1);
+        const leaked = await count(tx, `SELECT count(*) AS n FROM ${table.qualified} WHERE ${theirs.sql}`, theirs.params, tx);
+        if (typeof leaked !== 'number') add(errorNotProven('read-foreign', leaked));
+        else if (leaked === 0) add(pass('read-foreign', `none of ${whose} ${foreign.length} row(s) visible to ${who}`));
+        else {
+          foreignVisible = leaked;
+          add(fail('read-foreign', `${who} read ${leaked} of ${whose} ${foreign.length} row(s)`));
+        }
+      }
+    }
+
+    if (target.kind !== 'tenant-root') {
+      if (!victimRow) add(notProven('insert-foreign', `no row of ${victim} to model the insert on`));
+      else {
+        const row = insertableCopy(env, table, target, victimRow);
+        const columns = Object.keys(row);
+        const outcome = await attempt(
+          tx,
+          `INSERT INTO ${table.qualified} (${columns.map(quoteIdent).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+          columns.map((name) => row[name]),
+        );
+        if (!outcome.error) add(fail('insert-foreign', `${who} inserted a row belonging to ${victim}`));
+        else add(refused('insert-foreign', outcome, 'insert') ?? errorNotProven('insert-foreign', outcome.error));
+      }
+    }
+
+    if (!overwrite) {
+      const why = `no column the probe can overwrite without reading one (every column is part of a key or a foreign key, generated, or of a type with no fresh value)`;
+      add(notProven('update-foreign', why));
+      add(notProven('update-unfiltered', why));
+    } else {
+      if (!hasKey) add(notProven('update-foreign', noKey));
+      else if (foreign.length === 0) add(notProven('update-foreign', `no row of ${victim} to aim at`));
+      else {
+        const theirs = keyFilter(table, foreign, constants.length + 1);
+        const outcome = await attempt(tx, `UPDATE ${table.qualified} SET ${quoteIdent(overwrite.column)} = ${overwrite.value} WHERE ${theirs.sql}`, [...constants, ...theirs.params]);
+        add(refused('update-foreign', outcome, 'update') ?? verdict('update-foreign', outcome, 0, `${who} updated`, `of ${whose} rows by key`));
       }
       // No WHERE, no RETURNING, constants: no column is read, so only UPDATE policies choose the rows.
+      const allowed = visible - foreignVisible;
+      const set = await attempt(tx, `UPDATE ${table.qualified} SET ${quoteIdent(overwrite.column)} = ${overwrite.value}`, constants);
       const unfiltered = [
-        verdict('update-unfiltered', await attempt(tx, `UPDATE ${table.qualified} SET ${quoteIdent(column)} = $1`, [constant]), visible - foreignVisible, `an unfiltered UPDATE by ${who} wrote`, `rows while only ${visible - foreignVisible} are its own or shared`),
+        refused('update-unfiltered', set, 'update') ?? verdict('update-unfiltered', set, allowed, `an unfiltered UPDATE by ${who} wrote`, `rows while only ${allowed} are its own or shared`),
       ];
       // Claiming every row for the attacker passes a WITH CHECK that only looks at the tenant.
       if (ownRow && moveColumns && moveColumns.length > 0) {
-        const set = moveColumns.map((name, i) => `${quoteIdent(name)} = $${i + 1}`).join(', ');
-        const claimed = await attempt(tx, `UPDATE ${table.qualified} SET ${set}`, moveColumns.map((name) => ownRow[name]));
-        unfiltered.push(verdict('update-unfiltered', claimed, visible - foreignVisible, `an unfiltered UPDATE by ${who} claimed`, `rows for itself while only ${visible - foreignVisible} are its own or shared`));
+        const assignments = moveColumns.map((name, i) => `${quoteIdent(name)} = $${i + 1}`).join(', ');
+        const claimed = await attempt(tx, `UPDATE ${table.qualified} SET ${assignments}`, moveColumns.map((name) => ownRow[name]));
+        unfiltered.push(
+          refused('update-unfiltered', claimed, 'update') ??
+            verdict('update-unfiltered', claimed, allowed, `an unfiltered UPDATE by ${who} claimed`, `rows for itself while only ${allowed} are its own or shared`),
+        );
       }
-      results.push(strongest(unfiltered));
+      add(strongest(unfiltered));
     }
 
-    if (!ownRow || !victimRow || !moveColumns || moveColumns.length === 0) skip('move', 'nothing to move the row with');
-    else {
-      const set = moveColumns.map((name, i) => `${quoteIdent(name)} = $${i + 1}`).join(', ');
-      const values = moveColumns.map((name) => victimRow[name]);
-      const judge = (outcome: Outcome, how: string): CheckResult => {
-        if (outcome.error?.code === RLS_REFUSED) return { check: 'move', status: 'pass', detail: `moving ${how} to ${victim} was refused` };
-        if (outcome.error) return { check: 'move', status: 'skip', detail: `the move failed for another reason, so RLS was not tested: ${outcome.error.message}` };
-        if ((outcome.rowCount ?? 0) === 0) return { check: 'move', status: 'pass', detail: `no row moved (${who} cannot update ${how})` };
-        return { check: 'move', status: 'fail', detail: `${who} moved ${outcome.rowCount} row(s) (${how}) into ${victim}` };
-      };
-      const mine = keyFilter(table, [own[0]!], moveColumns.length + 1);
-      // By key (SELECT policies also judge the new row), and without WHERE (only UPDATE policies do).
-      const byKey = judge(await attempt(tx, `UPDATE ${table.qualified} SET ${set} WHERE ${mine.sql}`, [...values, ...mine.params]), 'one of its rows by key');
-      const all = judge(await attempt(tx, `UPDATE ${table.qualified} SET ${set}`, values), 'its rows with an unfiltered UPDATE');
-      results.push(strongest([byKey, all]));
+    if (target.kind !== 'tenant-root') {
+      if (!ownRow || !victimRow || !moveColumns || moveColumns.length === 0) add(notProven('move', `nothing to move: ${!moveColumns || moveColumns.length === 0 ? 'no tenant column or foreign key toward the tenant' : `no seeded row of ${ownRow ? victim : who}`}`));
+      else {
+        const assignments = moveColumns.map((name, i) => `${quoteIdent(name)} = $${i + 1}`).join(', ');
+        const values = moveColumns.map((name) => victimRow[name]);
+        const judge = (outcome: Outcome, how: string): CheckResult => {
+          if (!outcome.error) {
+            return (outcome.rowCount ?? 0) === 0 ? pass('move', `no row moved (${who} cannot update ${how})`) : fail('move', `${who} moved ${outcome.rowCount} row(s) (${how}) into ${victim}`);
+          }
+          return refused('move', outcome, 'update') ?? errorNotProven('move', outcome.error);
+        };
+        const mine = keyFilter(table, [own[0]!], moveColumns.length + 1);
+        // By key (SELECT policies also judge the new row), and without WHERE (only UPDATE policies do).
+        const byKey = judge(await attempt(tx, `UPDATE ${table.qualified} SET ${assignments} WHERE ${mine.sql}`, [...values, ...mine.params]), 'one of its rows by key');
+        const all = judge(await attempt(tx, `UPDATE ${table.qualified} SET ${assignments}`, values), 'its rows with an unfiltered UPDATE');
+        add(strongest([byKey, all]));
+      }
     }
 
-    if (!hasKey) skip('delete-foreign', 'no primary key to aim at the other tenant');
+    if (!hasKey) add(notProven('delete-foreign', noKey));
+    else if (foreign.length === 0) add(notProven('delete-foreign', `no row of ${victim} to aim at`));
     else {
       const theirs = keyFilter(table, foreign, 1);
       const outcome = await attempt(tx, `DELETE FROM ${table.qualified} WHERE ${theirs.sql}`, theirs.params);
-      results.push(verdict('delete-foreign', outcome, 0, `${who} deleted`, `of ${whose} rows by key`));
+      add(refused('delete-foreign', outcome, 'delete') ?? verdict('delete-foreign', outcome, 0, `${who} deleted`, `of ${whose} rows by key`));
     }
-    const deleted = await attempt(tx, `DELETE FROM ${table.qualified}`, []);
-    results.push(verdict('delete-unfiltered', deleted, visible - foreignVisible, `an unfiltered DELETE by ${who} removed`, `rows while only ${visible - foreignVisible} are its own or shared`));
+    add(await probeUnfilteredDelete(env, target, pair, tx, visible - foreignVisible, privileges, refused));
 
     if (ownRow && target.kind === 'tenant') findings.push(...(await probeCrossReferences(env, target, pair, ownRow, tx)));
   });
 
   return { results, findings };
+}
+
+/**
+ * `DELETE FROM t` with no WHERE: only DELETE policies choose the rows. Rows of the attacker's own
+ * tenant that other tables still reference would stop it with a foreign-key error before the other
+ * tenant's rows are judged, so the attacker's own dependants (the seeded rows of every table that
+ * references this one without CASCADE) are deleted first, in the same rolled-back savepoint, and
+ * deferrable constraints are deferred. A foreign-key error then names a row; it proves a leak only
+ * when that row is the victim's.
+ */
+async function probeUnfilteredDelete(
+  env: ProbeEnvironment,
+  target: ProbeTable,
+  pair: TenantPair,
+  tx: Session,
+  allowed: number,
+  privileges: Privileges,
+  refused: (check: CheckName, outcome: Outcome, needed: Privilege) => CheckResult | undefined,
+): Promise<CheckResult> {
+  const { table } = target;
+  const who = `tenant ${pair.attacker}`;
+  if (!privileges.delete) return pass('delete-unfiltered', 'refused: the app role has no DELETE on the table (the catalog confirms it)');
+  await tx.exec('SAVEPOINT tk_clear');
+  try {
+    await tx.exec('SET CONSTRAINTS ALL DEFERRED');
+    const cleared = await clearOwnDependants(env, tx, table.id, pair.attacker, new Set([table.id]));
+    if (cleared) return notProven('delete-unfiltered', `rows of ${who} in ${cleared.table} reference this table and could not be removed first (${cleared.message}), so an unfiltered DELETE could not be judged`);
+    const outcome = await attempt(tx, `DELETE FROM ${table.qualified}`, []);
+    const refusal = refused('delete-unfiltered', outcome, 'delete');
+    if (refusal) return refusal;
+    if (outcome.error?.code === '23503') {
+      const owner = await ownerOfReferencedKey(env, target, outcome.error.detail);
+      if (owner === pair.victim) return fail('delete-unfiltered', `an unfiltered DELETE by ${who} reached a row of tenant ${pair.victim} (stopped only by a foreign key: ${outcome.error.message})`);
+      return notProven('delete-unfiltered', `an unfiltered DELETE by ${who} was stopped by a foreign key (${outcome.error.message}${outcome.error.detail ? `; ${outcome.error.detail}` : ''}) before the other tenant's rows could be judged`);
+    }
+    return verdict('delete-unfiltered', outcome, allowed, `an unfiltered DELETE by ${who} removed`, `rows while only ${allowed} are its own or shared`);
+  } finally {
+    await tx.exec('ROLLBACK TO SAVEPOINT tk_clear; RELEASE SAVEPOINT tk_clear');
+  }
+}
+
+/** Deletes, leaves first, the tenant's seeded rows that reference `tableId` without CASCADE. */
+async function clearOwnDependants(env: ProbeEnvironment, tx: Session, tableId: string, tenant: string, visited: Set<string>): Promise<{ table: string; message: string } | undefined> {
+  for (const child of env.factories.model.tables) {
+    const blocking = child.foreignKeys.some((fk) => `${fk.references.schema}.${fk.references.table}` === tableId && !fk.deferrable && (fk.onDelete === 'a' || fk.onDelete === 'r'));
+    if (!blocking || visited.has(child.id)) continue;
+    visited.add(child.id);
+    const deeper = await clearOwnDependants(env, tx, child.id, tenant, visited);
+    if (deeper) return deeper;
+    const keys = env.world.table(child.id)?.keys[tenant] ?? [];
+    if (keys.length === 0 || child.primaryKey.length === 0) continue;
+    const filter = keyFilter(child, keys, 1);
+    try {
+      // Kept until the caller's savepoint is rolled back.
+      await tx.query(`DELETE FROM ${child.qualified} WHERE ${filter.sql}`, filter.params);
+    } catch (error) {
+      return { table: child.id, message: error instanceof Error ? error.message : String(error) };
+    }
+  }
+  return undefined;
+}
+
+/** The tenant whose row a foreign-key error's `Key (col)=(value)` names, when it is a seeded row. */
+async function ownerOfReferencedKey(env: ProbeEnvironment, target: ProbeTable, detail: string | undefined): Promise<string | undefined> {
+  const match = detail ? /Key \(([^)]+)\)=\((.*)\) is still referenced/.exec(detail) : null;
+  if (!match) return undefined;
+  const columns = match[1]!.split(',').map((name) => name.trim().replace(/^"|"$/g, ''));
+  const values = match[2]!.split(', ');
+  if (columns.length !== values.length) return undefined;
+  const { table } = target;
+  const where = columns.map((name, i) => `${quoteIdent(name)}::text = $${i + 1}`).join(' AND ');
+  if (table.primaryKey.length === 0) return undefined;
+  const { rows } = await env.db.query<Record<string, string>>(
+    `SELECT ${table.primaryKey.map((name, i) => `${quoteIdent(name)}::text AS k${i}`).join(', ')} FROM ${table.qualified} WHERE ${where}`,
+    values,
+  );
+  const key = rows[0];
+  if (!key) return undefined;
+  const text = table.primaryKey.map((_, i) => key[`k${i}`]);
+  const seeded = env.world.table(table.id);
+  return env.world.tenants.find((tenant) => seeded?.keys[tenant]?.some((candidate) => candidate.every((value, i) => value === text[i])));
 }
 
 /**
@@ -285,56 +378,58 @@ async function probeCrossReferences(env: ProbeEnvironment, target: ProbeTable, p
   return findings;
 }
 
-/** A write must touch at most `allowed` rows; RLS refusing it outright is a pass too. */
+
+/** A write must touch at most `allowed` rows (refusals are judged before, by the caller). */
 function verdict(check: CheckName, outcome: Outcome, allowed: number, did: string, what: string): CheckResult {
-  if (outcome.error?.code === RLS_REFUSED) return { check, status: 'pass', detail: `refused: ${outcome.error.message}` };
   if (outcome.error) {
     // Constraint errors are raised only for rows the statement reached.
     if (allowed === 0 && ['23502', '23503', '23505', '23514'].includes(outcome.error.code ?? '')) {
-      return { check, status: 'fail', detail: `${did} rows ${what} (it reached them and hit: ${outcome.error.message})` };
+      return fail(check, `${did} rows ${what} (it reached them and hit: ${outcome.error.message})`);
     }
-    return { check, status: 'skip', detail: `the statement failed for another reason, so RLS was not tested: ${outcome.error.message}` };
+    return errorNotProven(check, outcome.error);
   }
-  if ((outcome.rowCount ?? 0) > allowed) return { check, status: 'fail', detail: `${did} ${outcome.rowCount} ${what}` };
-  return { check, status: 'pass', detail: `${outcome.rowCount ?? 0} row(s) written, none beyond the tenant's own` };
+  if ((outcome.rowCount ?? 0) > allowed) return fail(check, `${did} ${outcome.rowCount} ${what}`);
+  return pass(check, `${outcome.rowCount ?? 0} row(s) written, none beyond the tenant's own`);
 }
 
-/** Several statements probing one check: any proven leak fails it, else any pass passes it. */
-function strongest(results: readonly CheckResult[]): CheckResult {
-  return results.find((result) => result.status === 'fail') ?? results.find((result) => result.status === 'pass') ?? results[0]!;
-}
-
-/** With no tenant set, an empty setting and a garbage one: no tenant row may be visible (an error is closed). */
-async function probeNoContext(env: ProbeEnvironment, target: ProbeTable, keys: readonly (readonly string[])[]): Promise<CheckResult> {
+/**
+ * With no tenant ever set (a session that never set it, taken before any probe), an empty setting
+ * and a garbage one: no seeded row may be visible. A data exception from the policy's cast is closed;
+ * any other error proves nothing.
+ */
+async function probeNoContext(env: ProbeEnvironment, target: ProbeTable, keys: readonly (readonly string[])[], privileges: Privileges): Promise<CheckResult> {
   const { db, context } = env;
   const { table } = target;
-  const count = async (session: Queryable): Promise<number | 'error'> => {
-    try {
-      if (table.primaryKey.length === 0) return Number((await session.query<{ n: string }>(`SELECT count(*) AS n FROM ${table.qualified}`)).rows[0]?.n ?? 0);
-      const filter = keyFilter(table, keys, 1);
-      return Number((await session.query<{ n: string }>(`SELECT count(*) AS n FROM ${table.qualified} WHERE ${filter.sql}`, filter.params)).rows[0]?.n ?? 0);
-    } catch {
-      return 'error';
-    }
-  };
+  if (keys.length === 0) return notProven('no-context', 'no rows were seeded, so there was nothing that could show');
+  if (table.primaryKey.length === 0) return notProven('no-context', 'the table has no primary key, so seeded rows cannot be told apart: add a primary key');
+  const filter = keyFilter(table, keys, 1);
+  const sql = `SELECT count(*) AS n FROM ${table.qualified} WHERE ${filter.sql}`;
   const seen: string[] = [];
-  const fresh = env.freshApp;
-  if (fresh) {
-    const n = await count(fresh);
-    if (n !== 'error' && n > 0) seen.push(`${n} row(s) in a session that never set a tenant`);
-  }
+  const unproven: string[] = [];
+  const judge = (label: string, n: FreshSessionCount) => {
+    if (typeof n === 'number') {
+      if (n > 0) seen.push(`${n} row(s) ${label}`);
+    } else if ('unavailable' in n) unproven.push(`${label}: ${n.unavailable}`);
+    else if (!failsClosed(n) && !refusedBy(n, privileges, 'select')) unproven.push(`${label}: ${n.code ?? 'no SQLSTATE'}: ${n.message}`);
+  };
+  judge('in a session that never set a tenant', env.fresh.get(table.id) ?? { unavailable: 'not counted' });
   for (const [label, value] of [
-    ['no tenant set', undefined],
-    ['an empty tenant', ''],
-    ['a garbage tenant', 'not-a-tenant'],
+    ['with the setting reset (no tenant)', undefined],
+    ['with an empty tenant', ''],
+    ['with a garbage tenant', 'not-a-tenant'],
   ] as const) {
-    await asApp(db, context, value, async (tx) => {
-      const n = await count(tx);
-      if (n !== 'error' && n > 0) seen.push(`${n} row(s) with ${label}`);
-    });
+    await asApp(db, context, value, async (tx) => judge(label, await count(tx, sql, filter.params, tx)));
   }
-  if (seen.length > 0) return { check: 'no-context', status: 'fail', detail: `tenant rows visible without a valid tenant: ${seen.join('; ')}` };
-  return { check: 'no-context', status: 'pass', detail: `nothing visible with no tenant, an empty or a garbage tenant${fresh ? ' (and in a fresh session)' : ''}` };
+  if (seen.length > 0) return fail('no-context', `tenant rows visible without a valid tenant: ${seen.join('; ')}`);
+  if (unproven.length > 0) return notProven('no-context', `not every no-tenant session could be shown closed: ${unproven.join('; ')}`);
+  return pass('no-context', 'nothing visible in a session that never set a tenant, with the setting reset, empty or garbage');
+}
+
+/** Counts each table's seeded rows as the app role on a session that never set a tenant. */
+export async function countWithoutContext(session: Queryable, table: TableModel, keys: readonly (readonly string[])[], tx?: Session): Promise<FreshSessionCount> {
+  if (keys.length === 0 || table.primaryKey.length === 0) return { unavailable: 'no seeded rows to look for' };
+  const filter = keyFilter(table, keys, 1);
+  return count(session, `SELECT count(*) AS n FROM ${table.qualified} WHERE ${filter.sql}`, filter.params, tx);
 }
 
 /** Runs fn as the app role in a transaction with the tenant's context, then rolls everything back. */
@@ -355,19 +450,36 @@ async function loadRow(db: TestDatabase, table: TableModel, key: readonly string
   return (await db.query<Row>(`SELECT * FROM ${table.qualified} WHERE ${filter.sql}`, filter.params)).rows[0];
 }
 
-/** A column the probes can set to a constant: not part of a key, not generated, not unique. */
-function writableColumn(table: TableModel, target: ProbeTable): string | undefined {
+/**
+ * How the probes overwrite a column without reading any: a constant for a plain column, else its
+ * DEFAULT; for a column that is unique (alone or with others) a fresh value per row, so writing
+ * several of the tenant's own rows collides with nothing.
+ */
+interface Overwrite {
+  readonly column: string;
+  /** SQL for the new value, `$1` standing for the constant. */
+  readonly value: string;
+  /** The constant, when there is one: the statement's first parameters. */
+  readonly params: readonly unknown[];
+}
+
+function overwriteFor(env: ProbeEnvironment, table: TableModel, target: ProbeTable): Overwrite | undefined {
   const unique = new Set(table.uniques.flatMap((entry) => entry.columns));
-  const parents = new Set(table.foreignKeys.flatMap((fk) => fk.columns));
-  const candidates = table.columns.filter(
-    (column) =>
-      !column.generated &&
-      column.identity !== 'always' &&
-      !unique.has(column.name) &&
-      !parents.has(column.name) &&
-      column.name !== target.tenantColumn,
-  );
-  return (candidates.find((column) => !column.isArray && column.category !== 'U') ?? candidates[0])?.name;
+  const keys = new Set([...table.primaryKey, ...table.foreignKeys.flatMap((fk) => fk.columns)]);
+  const candidates = table.columns.filter((column) => !column.generated && column.identity !== 'always' && !keys.has(column.name) && column.name !== target.tenantColumn);
+  const plain = candidates.filter((column) => !unique.has(column.name));
+  const column = plain.find((column) => !column.isArray && column.category !== 'U') ?? plain[0];
+  if (column) {
+    const constant = constantFor(env, table, column.name);
+    if (constant !== undefined) return { column: column.name, value: '$1', params: [constant] };
+  }
+  // DEFAULT reads no column either: the column's own default, evaluated per row.
+  const defaulted = plain.find((candidate) => candidate.defaultExpr !== undefined);
+  if (defaulted) return { column: defaulted.name, value: 'DEFAULT', params: [] };
+  // gen_random_uuid() reads no column; text and uuid columns take it as a fresh unique value.
+  const fresh = candidates.find((candidate) => !candidate.isArray && !candidate.domain && (candidate.baseType === 'uuid' || candidate.category === 'S'));
+  if (fresh) return { column: fresh.name, value: fresh.baseType === 'uuid' ? 'gen_random_uuid()' : 'gen_random_uuid()::text', params: [] };
+  return undefined;
 }
 
 const probeFaker = createFaker(0x746b);

@@ -14,26 +14,55 @@ export interface Finding {
   readonly hint: string;
 }
 
-export type CheckStatus = 'pass' | 'fail' | 'skip';
+/**
+ * pass: the probe ran and row level security (or a missing privilege the catalog confirms) stopped
+ * it; fail: a leak was demonstrated; n/a: the check has no meaning for this kind of table (fixed per
+ * kind); not-proven: the kit could not demonstrate it (no rows, an error, nothing to write), with the reason.
+ */
+export type CheckStatus = 'pass' | 'fail' | 'n/a' | 'not-proven';
 
 /** One cell of the matrix: a dynamic check on one table. */
 export interface CheckResult {
   readonly check: string;
   readonly status: CheckStatus;
-  /** Why it failed (what was proven) or was skipped; what was verified when it passed. */
+  /** Why it failed (what was proven) or was not proven; what was verified when it passed. */
   readonly detail: string;
+  /** A not-proven check the caller accepted (allowNotProven): still listed, no longer blocking. */
+  readonly allowed?: boolean;
 }
+
+/**
+ * proven: read-own returned the tenant's own rows and every other check passed or is n/a;
+ * failed: a leak was demonstrated; not-proven: some check could not be demonstrated;
+ * global: not tenant-scoped, never probed; not-selected: left out by the caller's `tables`.
+ */
+export type TableStatus = 'proven' | 'failed' | 'not-proven' | 'global' | 'not-selected';
 
 export interface TableReport {
   readonly table: string;
   readonly kind: TableKind;
   readonly tenantColumn: string | null;
+  readonly status: TableStatus;
   readonly checks: readonly CheckResult[];
 }
 
+/** What the probes acted as and where: every report says it. */
+export interface ReportSetup {
+  /** The app role the report speaks of (the role the application connects as). */
+  readonly appRole: string;
+  /** How a tenant was chosen, e.g. `SET LOCAL app.tenant_id = <tenant>`. */
+  readonly context: string;
+  /** e.g. `native (PostgreSQL 18.4)`. */
+  readonly backend: string;
+}
+
 export interface IsolationReport {
-  /** No check failed and no error finding: isolation proven for what was probed. */
+  /**
+   * Every tenant-scoped table proven (there is at least one), no error finding. A not-proven check
+   * counts only when the caller accepted it (allowNotProven).
+   */
   readonly ok: boolean;
+  readonly setup: ReportSetup;
   readonly tables: readonly TableReport[];
   readonly findings: readonly Finding[];
 }

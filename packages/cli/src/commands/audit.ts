@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type IsolationReport, checkIsolation, renderHtml, renderMatrix, reportJson } from '@tenantkit/rls-assert';
-import { type TestDatabase, TenantkitError, attachDatabase, quoteIdent } from '@tenantkit/testkit';
+import { type IsolationReport, NamesNothingError, checkIsolation, renderHtml, renderMatrix, reportJson } from '@tenantkit/rls-assert';
+import { type TestDatabase, TenantkitError, attachDatabase, grantCrud, quoteIdent } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
-import { SOURCE_OPTIONS, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
+import { SOURCE_OPTIONS, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
 export const AUDIT_USAGE = `Usage: tenantkit audit (--sql FILE... | --migrations DIR | --url URL) [options]
@@ -15,17 +15,28 @@ seed two tenants and probe; --url probes an existing database inside a transacti
 
 Options:
   --app-role NAME        the role the application connects as (a role the schema created);
-                         default: the kit's own app role with the schema's grants (required with --url)
+                         default: the kit's own app role (required with --url)
+  --app-grants MODE      schema (default): the app role has only what the SQL grants; crud: it also
+                         gets SELECT, INSERT, UPDATE, DELETE on every table and USAGE on every
+                         sequence after the migrations, as a deployment script grants
   --tenant-column NAME   a tenant column name (repeatable)
   --tenant-setting NAME  the setting the policies read (default: detected from the policies)
   --global TABLE         a table to treat as global (repeatable)
+  --allow-not-proven TABLE:CHECK
+                         accept that one check on one table could not be demonstrated (repeatable);
+                         the report still lists it
   --backend NAME         pglite | native | url | container (for --sql and --migrations)
   --allow-remote         allow --url to a host other than this machine
   --json                 print exactly one JSON object on stdout
   --html FILE            also write a self-contained HTML report
 
-Exit codes: 0 isolation proven, 1 not proven (a failed check, an error finding, or a bypassing
-identity), 2 usage or setup error.`;
+Every check ends as ok (refused by row level security, or by a missing privilege the catalog
+confirms), FAIL (a leak was demonstrated), ?? (not proven: the kit could not demonstrate it; the
+reason is listed) or - (not applicable to that kind of table).
+
+Exit codes: 0 isolation proven (every tenant-scoped table proven, at least one), 1 not proven (a
+failed or not-proven check, an error finding, or a bypassing identity), 2 usage or setup error,
+including an option that names nothing in the schema.`;
 
 function parse(argv: readonly string[]) {
   return parseArgs({
@@ -38,6 +49,7 @@ function parse(argv: readonly string[]) {
       'tenant-column': { type: 'string', multiple: true },
       'tenant-setting': { type: 'string' },
       global: { type: 'string', multiple: true },
+      'allow-not-proven': { type: 'string', multiple: true },
       html: { type: 'string' },
     },
   });
@@ -60,10 +72,13 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   if (values.help) return { code: 0, stdout: `${AUDIT_USAGE}\n`, stderr: '' };
   const appRole = values['app-role'];
   let args: ReturnType<typeof sourceArgs>;
+  let grants: 'schema' | 'crud';
   try {
+    grants = appGrantsArg(values['app-grants'], 'schema');
     args = sourceArgs(values, positionals);
     checkSource(args);
     if (values.url !== undefined && appRole === undefined) throw new UsageError('--url needs --app-role: the role the application connects as');
+    if (values.url !== undefined && values['app-grants'] !== undefined) throw new UsageError('--app-grants applies to --sql and --migrations; with --url the database\'s own grants are audited');
     if (appRole !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(appRole)) throw new UsageError(`--app-role "${appRole}" is not a plain role name`);
   } catch (error) {
     return usageFailure((error as Error).message);
@@ -77,15 +92,20 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
       db = await attachDatabase({ url: values.url, appRole: appRole!, ...(values['allow-remote'] ? { allowRemote: true } : {}) });
       close = () => db.release();
     } else {
-      const source = await openSource(args, { roles: { migrateAs: 'admin', appGrants: 'none' } });
+      const source = await openSource(args, { roles: { migrateAs: 'admin', appGrants: grants === 'crud' && appRole === undefined ? 'crud' : 'none' } });
       db = source.database!;
       close = () => source.close();
       if (appRole !== undefined) {
-        const { rows } = await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [appRole]);
-        if (rows.length === 0) {
+        const { rows } = await db.query<{ rolname: string; here: boolean }>(
+          `SELECT rolname, rolname = $1 AS here FROM pg_catalog.pg_roles WHERE rolname NOT LIKE 'pg\\_%' AND rolname <> ALL($2::text[]) ORDER BY rolname`,
+          [appRole, [db.app.role, db.owner.role]],
+        );
+        if (!rows.some((row) => row.here)) {
           await close();
-          return failureResult('audit', 2, new UsageError(`--app-role ${appRole}: the schema created no such role`), json, NOT_PROVEN_BODY);
+          const roles = rows.map((row) => row.rolname);
+          return failureResult('audit', 2, new NamesNothingError('TENANTKIT_UNKNOWN_ROLE', 'The app role', [appRole], roles, 'Create it in the SQL you pass (the role your application connects as), or leave --app-role out to probe as the kit\'s own app role.'), json, NOT_PROVEN_BODY);
         }
+        if (grants === 'crud') await grantCrud(db.admin, appRole);
         // The kit's app login acts with exactly that role's rights (and is refused if that role bypasses RLS).
         await db.exec(`GRANT ${quoteIdent(appRole)} TO ${quoteIdent(db.app.role)}`);
       }
@@ -100,6 +120,8 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
       ...(values['tenant-column'] ? { tenantColumns: values['tenant-column'] } : {}),
       ...(values['tenant-setting'] ? { tenantSetting: values['tenant-setting'] } : {}),
       ...(values.global ? { globalTables: values.global } : {}),
+      ...(values['allow-not-proven'] ? { allowNotProven: values['allow-not-proven'] } : {}),
+      ...(appRole ? { appRole } : {}),
     });
   } catch (error) {
     await close().catch(() => {});
@@ -107,7 +129,14 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
     return failureResult('audit', notProven ? 1 : 2, error, json, NOT_PROVEN_BODY);
   }
   await close().catch(() => {});
-  if (values.html) await writeFile(values.html, renderHtml(report));
+  if (values.html) {
+    try {
+      await writeFile(values.html, renderHtml(report));
+    } catch (error) {
+      const cause = error as NodeJS.ErrnoException;
+      return failureResult('audit', 2, new UsageError(`--html ${values.html}: the report could not be written (${cause.code ?? cause.message}); name a file in a directory that exists and is writable`), json, NOT_PROVEN_BODY);
+    }
+  }
   return {
     code: report.ok ? 0 : 1,
     stdout: json ? `${JSON.stringify(reportJson(report))}\n` : renderMatrix(report),

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { type World, seedTenants } from '@tenantkit/fixtures';
 import { TenantkitError } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
-import { SOURCE_OPTIONS, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
+import { SOURCE_OPTIONS, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
 export const SEED_USAGE = `Usage: tenantkit seed (--sql FILE... | --migrations DIR | --url URL) [options]
@@ -16,6 +16,8 @@ Options:
   --tenant-column NAME   a tenant column name (repeatable; default tenant_id, account_id, ...)
   --seed S               faker seed (default TENANTKIT_SEED, else 0)
   --backend NAME         pglite | native | url | container (for --sql and --migrations)
+  --app-grants MODE      crud (default): the kit's app role gets SELECT, INSERT, UPDATE, DELETE on
+                         every table, as a deployment grants; schema: only what the SQL grants
   --allow-remote         allow --url to a host other than this machine
   --json                 print exactly one JSON object on stdout
 
@@ -91,7 +93,7 @@ export async function seedCommand(argv: readonly string[]): Promise<CliResult> {
 
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
-    source = await openSource(args);
+    source = await openSource(args, { roles: { appGrants: appGrantsArg(values['app-grants'], 'crud') === 'crud' ? 'crud' : 'none' } });
   } catch (error) {
     return failureResult('seed', 2, error, json);
   }
