@@ -105,7 +105,7 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       const tenant = find(of('leak-01-rls-disabled.sql'), 'TK_RLS_DISABLED', 'public.documents');
       expect(tenant.severity).toBe('error');
       expect(tenant.hint).toContain('ALTER TABLE "public"."documents" ENABLE ROW LEVEL SECURITY');
-      expect(tenant.hint).toContain(`"tenant_id" = current_setting('app.tenant_id', true)::uuid`);
+      expect(tenant.hint).toContain(`"tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::uuid`);
       // The tenants table is protected there, so only documents is reported.
       expectNone(of('leak-01-rls-disabled.sql'), 'TK_RLS_DISABLED', 'public.tenants');
 
@@ -148,7 +148,7 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       const hole = find(update, 'TK_POLICY_ALWAYS_TRUE', 'public.documents.documents_update');
       expect(hole.message).toContain('UPDATE t SET c = constant');
       expect(hole.hint).toBe(
-        `ALTER POLICY "documents_update" ON "public"."documents" USING ("tenant_id" = current_setting('app.tenant_id', true)::uuid) WITH CHECK ("tenant_id" = current_setting('app.tenant_id', true)::uuid);`,
+        `ALTER POLICY "documents_update" ON "public"."documents" USING ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::uuid) WITH CHECK ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`,
       );
       expectNone(update, 'TK_POLICY_ALWAYS_TRUE', 'public.documents.documents_read');
       expectNone(update, 'TK_WITH_CHECK_ALWAYS_TRUE');
@@ -156,7 +156,7 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       find(of('leak-11-delete-one-equals-one.sql'), 'TK_POLICY_ALWAYS_TRUE', 'public.documents.documents_delete');
 
       const insert = find(of('leak-12-insert-check-true.sql'), 'TK_WITH_CHECK_ALWAYS_TRUE', 'public.documents.documents_insert');
-      expect(insert.hint).toBe(`ALTER POLICY "documents_insert" ON "public"."documents" WITH CHECK ("tenant_id" = current_setting('app.tenant_id', true)::uuid);`);
+      expect(insert.hint).toBe(`ALTER POLICY "documents_insert" ON "public"."documents" WITH CHECK ("tenant_id" = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`);
       const moved = find(of('leak-13-update-check-true.sql'), 'TK_WITH_CHECK_ALWAYS_TRUE', 'public.documents.documents_update');
       expect(moved.message).toContain('WITH CHECK');
       expectNone(of('leak-13-update-check-true.sql'), 'TK_POLICY_ALWAYS_TRUE');
@@ -169,7 +169,7 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       expect(find(of('leak-15-fails-open-coalesce.sql'), 'TK_POLICY_FAILS_OPEN', 'public.documents.tenant_isolation').message).toContain('COALESCE');
       const empty = find(of('leak-16-fails-open-empty-string-bigint.sql'), 'TK_POLICY_FAILS_OPEN', 'public.orders.account_isolation');
       expect(empty.message).toContain("empty ('', after RESET");
-      expect(empty.hint).toContain(`"account_id" = current_setting('app.tenant_id', true)::bigint`);
+      expect(empty.hint).toContain(`"account_id" = NULLIF(current_setting('app.tenant_id', true), '')::bigint`);
       const restrictive = find(of('leak-17-fails-open-nullif-restrictive.sql'), 'TK_POLICY_FAILS_OPEN', 'public.documents.tenant_only');
       expect(restrictive.message).toContain('restrictive');
       // The permissive USING (true) is narrowed by the restrictive policy when a tenant is set.
@@ -221,7 +221,7 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       expect(fk.hint).toContain('ADD FOREIGN KEY ("tenant_id", "project_id") REFERENCES "public"."projects" ("tenant_id", "id")');
       const saas = of('leak-28-saas-documents-naive.sql');
       // Hints use the setting the schema's policies read.
-      expect(find(saas, 'TK_RLS_DISABLED', 'public.tenants').hint).toContain(`"tenant_id" = current_setting('app.current_tenant_id', true)::uuid`);
+      expect(find(saas, 'TK_RLS_DISABLED', 'public.tenants').hint).toContain(`"tenant_id" = NULLIF(current_setting('app.current_tenant_id', true), '')::uuid`);
       find(saas, 'TK_CROSS_TENANT_FK', 'public.documents.documents_user_id_fkey');
       expect(find(saas, 'TK_UNIQUE_WITHOUT_TENANT', 'public.users.users_email_key').severity).toBe('info');
       expect(find(saas, 'TK_BYPASS_POLICY_FOR_OTHER_ROLE', 'public.documents.uber_admin').severity).toBe('info');

@@ -1,6 +1,7 @@
 import type { ColumnModel, ForeignKeyModel, SchemaModel, TableModel, Tenancy } from '@tenantkit/fixtures';
 import { type Queryable, quoteIdent, quoteLiteral } from '@tenantkit/testkit';
 import type { Finding, Severity } from '../types.js';
+import { fixExpression } from './fix-expression.js';
 import { type Catalog, type CatalogPolicy, type CatalogRelation, type PolicyCommand, byText, readCatalog, relationsNamedIn } from './catalog.js';
 
 export interface AuditOptions {
@@ -331,7 +332,7 @@ class Audit {
             'error',
             object,
             `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, permissive) has USING ${policy.using}, which is always true, and applies to ${this.#app}: any tenant can ${list(verbs(kinds))} every tenant's rows.${kinds.some((k) => k !== 'read') ? ' An UPDATE or DELETE that reads no column (UPDATE t SET c = constant, DELETE FROM t) reaches every row whatever the SELECT policies say.' : ''}`,
-            `${alterExpressions(alter, policy.command, rename)}`,
+            `${alterExpressions(alter, policy.command, fixExpression(policy.using, rename), fixExpression(policy.withCheck ?? policy.using, rename))}`,
           );
         } else if (entry.code === 'TK_WITH_CHECK_ALWAYS_TRUE') {
           const source = policy.withCheck === null ? `USING ${policy.using} (no WITH CHECK, so USING is the check)` : `WITH CHECK ${policy.withCheck}`;
@@ -340,7 +341,7 @@ class Audit {
             'error',
             object,
             `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, permissive) has ${source}, which is always true, and applies to ${this.#app}: a tenant can ${list([...(kinds.includes('insert') ? ['insert rows carrying another tenant\'s id'] : []), ...(kinds.includes('update into') ? ['update its rows to carry another tenant\'s id'] : [])])}, writing into or moving rows to another tenant.`,
-            `${alter} WITH CHECK (${rename});`,
+            `${alter} WITH CHECK (${fixExpression(policy.withCheck ?? policy.using, rename)});`,
           );
         } else {
           const scenarios = [...entry.scenarios].sort(byText).map((s) => (s === 'unset' ? 'never set (NULL)' : "empty ('', after RESET or once a SET LOCAL has ended)"));
@@ -355,7 +356,7 @@ class Audit {
             'error',
             object,
             `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, ${policy.permissive ? 'permissive' : 'restrictive'}) passes every row when the tenant setting is ${scenarios.join(' or ')}: ${clauses.join(', ')}. A connection without tenant context (a fresh or pooled session, a job, a forgotten SET LOCAL) can ${list(verbs(kinds))} every tenant's rows: current_setting(..., true) returns NULL before any SET and '' after one has ended.`,
-            `${alterExpressions(alter, policy.command, rename)} -- a missing setting then gives NULL (no row matches) and an empty one fails the cast (an error): both fail closed`,
+            `${alterExpressions(alter, policy.command, fixExpression(policy.using, rename), fixExpression(policy.withCheck ?? policy.using, rename))} -- the conditions that do not read the tenant kept; a missing or empty setting then gives NULL, which matches no row: fails closed`,
           );
         }
       }
@@ -646,10 +647,10 @@ function verbs(labels: Iterable<string>): string[] {
 const USING_LABELS = new Set(CHECK_KINDS.filter((kind) => !kind.useCheck).map((kind) => kind.label));
 
 /** ALTER POLICY with the clauses its command accepts (INSERT: WITH CHECK only; SELECT, DELETE: USING only). */
-function alterExpressions(alter: string, command: PolicyCommand, expression: string): string {
-  if (command === 'INSERT') return `${alter} WITH CHECK (${expression});`;
-  if (command === 'SELECT' || command === 'DELETE') return `${alter} USING (${expression});`;
-  return `${alter} USING (${expression}) WITH CHECK (${expression});`;
+function alterExpressions(alter: string, command: PolicyCommand, using: string, check: string): string {
+  if (command === 'INSERT') return `${alter} WITH CHECK (${check});`;
+  if (command === 'SELECT' || command === 'DELETE') return `${alter} USING (${using});`;
+  return `${alter} USING (${using}) WITH CHECK (${check});`;
 }
 
 /** The current_setting() name the policies use most (ties: first in code-point order). */
@@ -693,9 +694,11 @@ function isSurrogate(column: ColumnModel | undefined): boolean {
   return column.category === 'N' && /^nextval\(/i.test(column.defaultExpr ?? '');
 }
 
+/** NULLIF: a setting that was set and ended ('') then matches nothing instead of failing the cast. */
 function castSetting(setting: string, column: ColumnModel | undefined): string {
-  if (!column || column.category === 'S') return setting;
-  return `${setting}::${column.type}`;
+  const present = `NULLIF(${setting}, '')`;
+  if (!column || column.category === 'S') return present;
+  return `${present}::${column.type}`;
 }
 
 // ---------------------------------------------------------------------------------------------
