@@ -122,6 +122,33 @@ async function benchAudit(kit: Kit): Promise<{ ms: Stat; tables: number; ok: boo
   return { ms: stat(times), tables, ok };
 }
 
+/**
+ * What the identity check after every app statement costs on PGlite: the same one-row SELECT as the
+ * app (checked) and as admin (not checked), in alternating blocks so both see the same machine; the
+ * first statement of each block (a role switch) is left out.
+ */
+async function benchEscapeCheck(kit: Kit): Promise<{ app: Stat; admin: Stat; perStatement: number }> {
+  const app: number[] = [];
+  const admin: number[] = [];
+  const db = await kit.acquire();
+  try {
+    for (let block = 0; block < 20; block++) {
+      for (const [identity, samples] of [
+        [db.app, app],
+        [db.admin, admin],
+      ] as const) {
+        await identity.query('SELECT 1');
+        for (let i = 0; i < 25; i++) samples.push(await timed(() => identity.query('SELECT 1 AS one')));
+      }
+    }
+  } finally {
+    await db.release();
+  }
+  const appStat = stat(app);
+  const adminStat = stat(admin);
+  return { app: appStat, admin: adminStat, perStatement: round(appStat.p50 - adminStat.p50) };
+}
+
 async function benchServer() {
   const kit = await startKit({ backend: 'native', migrations: migrationsDir, poolSize: 2 });
   const backend = kit.backend as ServerBackend;
@@ -194,6 +221,7 @@ async function benchPglite() {
   let seeding: Awaited<ReturnType<typeof benchSeeding>>;
   let audit: Awaited<ReturnType<typeof benchAudit>>;
   let migrations: Awaited<ReturnType<typeof benchMigrations>>;
+  let escape: Awaited<ReturnType<typeof benchEscapeCheck>>;
   try {
     for (let i = 0; i < ITERATIONS * 3; i++) {
       let spent = 0;
@@ -204,6 +232,7 @@ async function benchPglite() {
       spent += await timed(() => db.release());
       reset.push(spent);
     }
+    escape = await benchEscapeCheck(kit);
     seeding = await benchSeeding(kit);
     audit = await benchAudit(kit);
     migrations = await benchMigrations(kit, 'pglite');
@@ -237,7 +266,7 @@ async function benchPglite() {
     await probe.close();
     return rows[0]!.v;
   })();
-  return { version, postgres: row, seeding, audit, migrations, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
+  return { version, postgres: row, seeding, audit, migrations, escape, reset: stat(reset), workerStart: stat(workerStart), naive: stat(naive) };
 }
 
 const server = await benchServer();
@@ -268,6 +297,9 @@ const results = {
     naiveBootMigrateP95Ms: pglite.naive.p95,
     perTestResetP50Ms: pglite.reset.p50,
     perTestResetP95Ms: pglite.reset.p95,
+    appStatementP50Ms: pglite.escape.app.p50,
+    adminStatementP50Ms: pglite.escape.admin.p50,
+    escapeCheckPerStatementMs: pglite.escape.perStatement,
   },
   fixtures: {
     rowsSeeded: server.seeding.rows,
@@ -329,6 +361,8 @@ const rows: [string, number, number][] = [
   ['pglite.workerStart', pglite.workerStart.p50, pglite.workerStart.p95],
   ['pglite.naiveBootMigrate', pglite.naive.p50, pglite.naive.p95],
   ['pglite.perTestReset', pglite.reset.p50, pglite.reset.p95],
+  ['pglite.appStatement', pglite.escape.app.p50, pglite.escape.app.p95],
+  ['pglite.adminStatement', pglite.escape.admin.p50, pglite.escape.admin.p95],
 ];
 console.log(`tenantkit bench: ${results.schema.tables} tables, ${migrationCount} migrations; node ${process.versions.node}, ${server.version}, ${pglite.version} (PG ${pglite.postgres})`);
 console.log(`${'metric'.padEnd(26)}${'p50 ms'.padStart(10)}${'p95 ms'.padStart(10)}`);

@@ -136,8 +136,9 @@ describe.each(backends)('backend $label', (expected) => {
   // A genuine login has nothing to escape to; on a shared session the check at release must catch it.
   if (!expected.realLogins) test('an escape the statement guard cannot see fails the test at release', async () => {
     const db = await kit.acquire();
-    // The role name hidden in a parameter gets past the statement guard; the check at release does not miss it.
-    await db.app.query('SELECT set_config($1, $2, false)', ['role', 'postgres']);
+    // The role name hidden in a parameter gets past the statement guard; the check after the
+    // statement withholds its result, and the test still fails at release.
+    await expect(db.app.query('SELECT set_config($1, $2, false)', ['role', 'postgres'])).rejects.toBeInstanceOf(RoleEscapeError);
     await expect(db.release()).rejects.toBeInstanceOf(RoleEscapeError);
   });
 

@@ -62,6 +62,8 @@ export class Identities implements IdentitySet {
   readonly #userSavepoints: string[] = [];
   #depth = 0;
   #sequence = 0;
+  /** Shared transport: the first escape seen after a statement; the test fails with it at release. */
+  #escaped: RoleEscapeError | undefined;
   readonly #sessionLeak: RegExp;
 
   constructor(transport: IdentityTransport, roles: IdentityRoles, tenant: ResolvedTenantContext) {
@@ -142,9 +144,12 @@ export class Identities implements IdentitySet {
         return EMPTY as QueryResult<R>;
       }
       const run = async (): Promise<QueryResult<R>> => {
-        if (!script) return session.query<R>(sql, params);
-        await session.exec(sql);
-        return EMPTY as QueryResult<R>;
+        let result = EMPTY as QueryResult<R>;
+        if (!script) result = await session.query<R>(sql, params);
+        else await session.exec(sql);
+        // Before the result reaches the caller: rows read after leaving the role never do.
+        if (name !== 'admin' && this.#transport.kind === 'shared') await this.#expectIdentity(name, session, sql);
+        return result;
       };
       if (!this.#autocommitSavepoint()) return run();
       // Inside the test's transaction a failing statement must not abort everything after it,
@@ -161,6 +166,26 @@ export class Identities implements IdentitySet {
         throw error;
       }
     });
+  }
+
+  /**
+   * Shared transport: after every statement of owner or app, one round trip checks that the
+   * statement left current_user and session_user as the kit set them, whatever it ran (DO blocks,
+   * EXECUTE, set_config('role', ...), SET LOCAL ROLE inside a function). A change is an escape: the
+   * statement's result is withheld, the kit resets the role before its next statement, and the test
+   * fails at release even if the error was caught. A function that leaves the role and returns to
+   * it within one statement is not seen here; on a server backend the app is a genuine login.
+   */
+  async #expectIdentity(name: IdentityName, session: Session, sql: string): Promise<void> {
+    const { rows } = await session.query<{ current_user: string; session_user: string }>('SELECT current_user, session_user');
+    const row = rows[0];
+    const expected = this.#roles[name];
+    if (!row || (row.current_user === expected && row.session_user === this.#roles.admin)) return;
+    this.#currentRole = undefined;
+    const became = row.session_user !== this.#roles.admin ? row.session_user : row.current_user;
+    const error = new RoleEscapeError(expected, `after the statement ${sql.trim().replace(/\s+/g, ' ').slice(0, 120)}`, became);
+    this.#escaped ??= error;
+    throw error;
   }
 
   /** True when a statement runs directly in the test's transaction, outside any unit of work. */
@@ -249,6 +274,7 @@ export class Identities implements IdentitySet {
 
   async verify(): Promise<void> {
     const transport = this.#transport;
+    if (this.#escaped) throw this.#escaped;
     if (transport.kind === 'shared') {
       await runExclusive(this.#mutex('admin'), async () => {
         const result = await transport.session
@@ -290,6 +316,7 @@ export class Identities implements IdentitySet {
   /** Forgets per-test state after the test's transaction was rolled back. */
   resetAfterRollback(): void {
     this.#currentRole = undefined;
+    this.#escaped = undefined;
     this.#userSavepoints.length = 0;
     this.#depth = 0;
   }
