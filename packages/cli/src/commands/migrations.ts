@@ -26,6 +26,10 @@ Options:
   --format NAME   sql-files (NNNN_name.up.sql / .down.sql) or dbmate (-- migrate:up / -- migrate:down);
                   detected from the files when not given
   --backend NAME  pglite | native | url | container (default pglite, or TENANTKIT_BACKEND)
+  --irreversible VERSION
+                  declare a migration irreversible (repeatable; or a first line
+                  "-- tenantkit: irreversible" in its up file): its missing down is not a failure.
+                  An undeclared missing or empty down fails the migration.
   --json          print exactly one JSON object on stdout
 
 Exit codes: 0 every step passes, 1 a step fails (SQL errors name the file and line), 2 usage or setup error.`;
@@ -68,8 +72,13 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
   let migrator: Migrator;
   try {
     const format = values.format ?? (await detectMigrationsFormat(dir));
-    migrator = format === 'dbmate' ? dbmateDirectory(dir) : sqlDirectory(dir);
-    await migrator.list();
+    const irreversible = values.irreversible ?? [];
+    const unknown = irreversible.filter((entry) => !/^\d+$/.test(entry));
+    if (unknown.length > 0) return usage(`--irreversible takes a migration version (digits), got "${unknown[0]}"`);
+    migrator = format === 'dbmate' ? dbmateDirectory(dir, { irreversible }) : sqlDirectory(dir, { irreversible });
+    const listed = await migrator.list();
+    const missing = irreversible.filter((entry) => !listed.some((m) => m.version === entry || BigInt(m.version) === BigInt(entry)));
+    if (missing.length > 0) return usage(`--irreversible ${missing[0]} names no migration in ${dir} (versions: ${listed.map((m) => m.version).join(', ')})`);
   } catch (error) {
     return failure(2, error, json, dir);
   }
@@ -115,6 +124,7 @@ function parse(argv: readonly string[]) {
     options: {
       format: { type: 'string' },
       backend: { type: 'string' },
+      irreversible: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

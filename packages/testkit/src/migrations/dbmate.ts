@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   InvalidOptionError,
   MigrationFailedError,
@@ -15,12 +15,14 @@ import { splitStatements, transactionControlKind } from '../sql/split.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
 import { decodeSqlFile, hasNoTransactionDirective, runScript } from './run-script.js';
 import { readStateTable } from './state-table.js';
-import { type LoadedFile, errnoOf, fileLoader, reasonOf } from './migration-files.js';
+import { type LoadedFile, declaredIrreversible, errnoOf, fileLoader, missingDownReason, reasonOf } from './migration-files.js';
 import { toFsPath } from './sql-directory.js';
 
 export interface DbmateDirectoryOptions {
   /** Name of dbmate's state table, in schema public. Default "schema_migrations". */
   readonly table?: string;
+  /** Versions declared irreversible; as for sqlDirectory, a missing or empty down section fails otherwise. */
+  readonly irreversible?: readonly string[];
 }
 
 /** dbmate's file naming: {version}_{name}.sql, the version being digits (usually a timestamp). */
@@ -52,6 +54,8 @@ interface DbmateMigration {
   readonly up: Section;
   /** Undefined when there is no down section, or it holds no statements: irreversible. */
   readonly down: Section | undefined;
+  /** A `-- migrate:down` line is there (its section may still be empty). */
+  readonly downWritten: boolean;
 }
 
 interface Snapshot {
@@ -157,7 +161,7 @@ function sectionOf(text: string, marker: Marker, end: number, path: string): Sec
 }
 
 /** Splits a dbmate file into its up and down sections, refusing what dbmate refuses. */
-function parseMigrationFile(file: LoadedFile, fileName: string): { up: Section; down: Section | undefined } {
+function parseMigrationFile(file: LoadedFile, fileName: string): { up: Section; down: Section | undefined; downWritten: boolean } {
   const { text, path } = file;
   const markers = findMarkers(text);
   const ups = markers.filter((m) => m.kind === 'up');
@@ -195,7 +199,7 @@ function parseMigrationFile(file: LoadedFile, fileName: string): { up: Section; 
   }
   const up = sectionOf(text, upMarker, downMarker ? downMarker.start : text.length, path);
   const down = downMarker ? sectionOf(text, downMarker, text.length, path) : undefined;
-  return { up, down: down && !down.empty ? down : undefined };
+  return { up, down: down && !down.empty ? down : undefined, downWritten: downMarker !== undefined };
 }
 
 /**
@@ -259,8 +263,8 @@ export function dbmateDirectory(dir: string | URL, options: DbmateDirectoryOptio
           `Migration file ${file.path} has a version of ${version.length} digits, which does not fit the varchar(${MAX_VERSION_LENGTH}) version column of ${qualifiedTable}. Use a shorter version, such as a yyyymmddhhmmss timestamp.`,
         );
       }
-      const { up, down } = parseMigrationFile(file, fileName);
-      migrations.push({ version, number: BigInt(version), name, file, up, down });
+      const { up, down, downWritten } = parseMigrationFile(file, fileName);
+      migrations.push({ version, number: BigInt(version), name, file, up, down, downWritten });
     }
     migrations.sort((a, b) => (a.number < b.number ? -1 : a.number > b.number ? 1 : 0));
     for (let i = 1; i < migrations.length; i++) {
@@ -295,13 +299,19 @@ export function dbmateDirectory(dir: string | URL, options: DbmateDirectoryOptio
       field(m.file.bytes);
     }
 
-    const infos: MigrationInfo[] = migrations.map((m) => ({
-      version: m.version,
-      name: m.name,
-      reversible: m.down !== undefined,
-      upFile: m.file.path,
-      ...(m.down ? { downFile: m.file.path } : {}),
-    }));
+    const infos: MigrationInfo[] = migrations.map((m) => {
+      const missing = m.down ? undefined : `${basename(m.file.path)} has ${m.downWritten ? 'an empty "-- migrate:down" section' : 'no "-- migrate:down" section'}`;
+      return {
+        version: m.version,
+        name: m.name,
+        reversible: m.down !== undefined,
+        upFile: m.file.path,
+        ...(m.down ? { downFile: m.file.path } : {}),
+        ...(missing && !declaredIrreversible(m.up.script, m.version, options.irreversible) && !declaredIrreversible(m.file.text, m.version, [])
+          ? { missingDown: missingDownReason(missing, m.version) }
+          : {}),
+      };
+    });
     return { migrations, hash: hash.digest('hex'), infos };
   }
 

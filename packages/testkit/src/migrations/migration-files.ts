@@ -81,3 +81,26 @@ export function fileLoader(): FileLoader {
     },
   };
 }
+
+/** The first line an up file starts with to declare its migration irreversible. */
+export const IRREVERSIBLE_MARKER = '-- tenantkit: irreversible';
+
+/**
+ * Declared irreversible: the up file's first non-empty line is the marker, or the version is in
+ * the caller's list (as written, or the same number).
+ */
+export function declaredIrreversible(upText: string, version: string, declared: readonly string[] | undefined): boolean {
+  const first = upText.split('\n').find((line) => line.trim() !== '')?.trim().toLowerCase();
+  if (first === IRREVERSIBLE_MARKER) return true;
+  return (declared ?? []).some((entry) => entry === version || (/^\d+$/.test(entry) && BigInt(entry) === BigInt(version)));
+}
+
+/** True when SQL text holds nothing but whitespace and comments. */
+export function isEmptySql(text: string): boolean {
+  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/--[^\n]*/g, '').trim() === '';
+}
+
+/** The reason a missing or empty down step fails the stairway, with both ways out. */
+export function missingDownReason(what: string, version: string): string {
+  return `${what}. Write the down migration, or declare the migration irreversible (first line "${IRREVERSIBLE_MARKER}" in its up file, the option irreversible: ['${version}'], or --irreversible ${version})`;
+}

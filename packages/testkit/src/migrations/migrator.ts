@@ -6,6 +6,11 @@ export interface MigrationInfo {
   readonly name: string;
   /** False when there is no down step (declared irreversible, or the tool has none). */
   readonly reversible: boolean;
+  /**
+   * Why a down step was expected and is not there: the down file is missing or empty and the
+   * migration was not declared irreversible. The stairway fails such a migration.
+   */
+  readonly missingDown?: string;
   readonly upFile?: string;
   readonly downFile?: string;
 }

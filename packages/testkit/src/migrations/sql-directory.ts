@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import type { BigIntStats, Dirent } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   InvalidOptionError,
@@ -12,7 +12,7 @@ import {
 import type { Session } from '../queryable.js';
 import { quoteIdent, quoteQualified } from '../sql/ident.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
-import { type LoadedFile, cacheKeyOf, errnoOf, fileLoader, reasonOf } from './migration-files.js';
+import { type LoadedFile, cacheKeyOf, declaredIrreversible, errnoOf, fileLoader, isEmptySql, missingDownReason, reasonOf } from './migration-files.js';
 import { decodeSqlFile, runScript } from './run-script.js';
 import { readStateTable } from './state-table.js';
 
@@ -23,6 +23,11 @@ export interface SqlDirectoryOptions {
   readonly table?: string;
   /** Schema holding the state table; created if missing. Default "public". */
   readonly schema?: string;
+  /**
+   * Versions declared irreversible (no down file expected). A version with no down file that is
+   * not declared here or by a first line "-- tenantkit: irreversible" fails the stairway.
+   */
+  readonly irreversible?: readonly string[];
 }
 
 /** The file naming golang-migrate uses: {version}_{title}.up.sql and {version}_{title}.down.sql. */
@@ -81,8 +86,10 @@ function listVersions(migrations: readonly SqlMigration[]): string {
 
 /**
  * A directory of plain SQL migrations named like golang-migrate's: `{version}_{title}.up.sql`
- * with an optional `{version}_{title}.down.sql`. Versions are digits (timestamps are fine) and
- * run in numeric order. A migration without a down file is irreversible.
+ * with a `{version}_{title}.down.sql`. Versions are digits (timestamps are fine) and run in
+ * numeric order. A migration without a down file (or with an empty one) is irreversible, and the
+ * stairway fails it unless it was declared so (`irreversible`, or a first line
+ * `-- tenantkit: irreversible` in the up file).
  *
  * The applied version is kept in golang-migrate's state table, `schema_migrations(version bigint
  * not null primary key, dirty boolean not null)`, so an existing golang-migrate database is
@@ -243,13 +250,19 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
       }
     }
 
-    const infos: MigrationInfo[] = migrations.map((m) => ({
-      version: m.version,
-      name: m.name,
-      reversible: m.down !== undefined,
-      upFile: m.up.path,
-      ...(m.down ? { downFile: m.down.path } : {}),
-    }));
+    const infos: MigrationInfo[] = migrations.map((m) => {
+      const emptyDown = m.down !== undefined && isEmptySql(m.down.text);
+      const declared = declaredIrreversible(m.up.text, m.version, options.irreversible);
+      const missing = m.down === undefined ? `${m.version}_${m.name}.down.sql is missing` : emptyDown ? `${basename(m.down.path)} is empty` : undefined;
+      return {
+        version: m.version,
+        name: m.name,
+        reversible: m.down !== undefined && !emptyDown,
+        upFile: m.up.path,
+        ...(m.down ? { downFile: m.down.path } : {}),
+        ...(missing && !declared ? { missingDown: missingDownReason(missing, m.version) } : {}),
+      };
+    });
     return { migrations, hash: hash.digest('hex'), infos };
   }
 

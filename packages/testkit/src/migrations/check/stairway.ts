@@ -75,6 +75,11 @@ export function createStairway(migrator: Migrator, options: StairwayOptions): St
       if (!(await attempt('up', () => migrator.up(options.target, migration.version)))) return report('fail');
       if (options.afterUp && !(await attempt('seeding after up', () => options.afterUp!(migration, options.inspect)))) return report('fail');
       const after = await snapshot();
+      if (!migration.reversible && migration.missingDown) {
+        previous = migration.version;
+        problems.push(`${migration.missingDown}. Down would leave behind what the up created: ${leftBehind(diffSnapshots(before, after))}`);
+        return report('fail');
+      }
       if (!migration.reversible) {
         previous = migration.version;
         problems.push('irreversible: no down step, so up -> down -> up is not checked');
@@ -139,3 +144,16 @@ export async function runFullCycle(migrator: Migrator, options: StairwayOptions)
 }
 
 export type { SchemaSnapshot };
+
+/** "4 tables, 4 policies, 1 index": what an up created, counted by kind. */
+function leftBehind(diff: ReturnType<typeof diffSnapshots>): string {
+  const counts = new Map<string, number>();
+  for (const change of diff.changes) {
+    const kind = change.object.split(' ')[0] ?? 'object';
+    const key = change.kind === '+' ? kind : `changed ${kind}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  if (counts.size === 0) return 'no schema change (data changes are not counted)';
+  const plural = (word: string) => (word.endsWith('y') ? `${word.slice(0, -1)}ies` : word.endsWith('x') ? `${word}es` : `${word}s`);
+  return [...counts].map(([kind, n]) => `${n} ${n === 1 ? kind : plural(kind)}`).join(', ');
+}
