@@ -18,6 +18,7 @@ import { sqlDirectory } from './migrations/sql-directory.js';
 import { progress } from './progress.js';
 import { ServerBackend, type ServerEndpoint } from './server/server-backend.js';
 import { Identities, type IdentityTransport } from './session/identities.js';
+import type { Identity } from './session/identity.js';
 
 /** Bumped when what the kit puts into a template changes, so old templates are not reused. */
 const TEMPLATE_FORMAT = 'tenantkit-template-1';
@@ -153,6 +154,12 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
 class KitImpl implements Kit {
   #worker: Promise<WorkerDatabase> | undefined;
   #active: TestDatabase | undefined;
+  /**
+   * The worker's one database is handed out in turns: an acquire waits until the previous one has
+   * been released and rolled back, so an abandoned test's late acquire and release can never
+   * interleave with the next test's.
+   */
+  #turn: Promise<void> = Promise.resolve();
   readonly #handles = new Set<TestDatabase>();
 
   constructor(
@@ -180,13 +187,29 @@ class KitImpl implements Kit {
   }
 
   async acquire(): Promise<TestDatabase> {
-    if (this.isolation !== 'database' && this.#active) {
+    const perTest = this.isolation === 'database';
+    if (!perTest && this.#active) {
       throw new InvalidOptionError(
         'isolation',
         `isolation "${this.isolation}" shares one database per worker, and ${this.#active.name} is still in use by another test. Release it first, or use isolation "database" for concurrent tests.`,
       );
     }
-    const perTest = this.isolation === 'database';
+    if (perTest) return this.#acquire(perTest, () => {});
+    const previous = this.#turn;
+    let endTurn!: () => void;
+    this.#turn = new Promise<void>((resolve) => {
+      endTurn = resolve;
+    });
+    await previous;
+    try {
+      return await this.#acquire(perTest, endTurn);
+    } catch (error) {
+      endTurn();
+      throw error;
+    }
+  }
+
+  async #acquire(perTest: boolean, endTurn: () => void): Promise<TestDatabase> {
     const physical = perTest ? await this.backend.createDatabase(this.template) : (await this.#workerDatabase()).physical;
     const worker = perTest ? undefined : await this.#workerDatabase();
     const inTestTransaction = this.isolation === 'transaction';
@@ -210,9 +233,14 @@ class KitImpl implements Kit {
         return fn(...args);
       }) as T;
 
-    const release = async (releaseOptions: ReleaseOptions = {}): Promise<void> => {
-      if (released) return;
+    const release = (releaseOptions: ReleaseOptions = {}): Promise<void> => {
+      if (released) return Promise.resolve();
       released = true;
+      const done = finishRelease(releaseOptions);
+      void done.then(endTurn, endTurn);
+      return done;
+    };
+    const finishRelease = async (releaseOptions: ReleaseOptions): Promise<void> => {
       this.#handles.delete(handle);
       if (this.#active === handle) this.#active = undefined;
       let failure: unknown;
@@ -246,9 +274,11 @@ class KitImpl implements Kit {
       isolation: this.isolation,
       templateKey: this.template.key,
       url: adminUrl,
-      admin: identities.admin,
-      owner: identities.owner,
-      app: identities.app,
+      // Every way in is closed at release: a test abandoned mid-way can never reach a session a
+      // later test uses (on single-session backends the next test shares it).
+      admin: guardIdentity(identities.admin, guard),
+      owner: guardIdentity(identities.owner, guard),
+      app: { ...guardIdentity(identities.app, guard), withTenant: guard(identities.app.withTenant) },
       query: guard((sql: string, params?: readonly unknown[]) => identities.admin.query(sql, params)) as TestDatabase['query'],
       exec: guard((sql: string) => identities.admin.exec(sql)),
       release,
@@ -275,4 +305,9 @@ class KitImpl implements Kit {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** The identity with each entry point passed through `guard` (which refuses once released). */
+function guardIdentity<I extends Identity>(identity: I, guard: <T extends (...args: never[]) => unknown>(fn: T) => T): I {
+  return { ...identity, query: guard(identity.query), exec: guard(identity.exec), transaction: guard(identity.transaction) };
 }

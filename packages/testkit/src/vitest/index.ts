@@ -1,6 +1,7 @@
 import { test as baseTest } from 'vitest';
 import type { KitOptions } from '../config.js';
 import type { TestDatabase } from '../database.js';
+import { DatabaseReleasedError } from '../errors.js';
 import { type Kit, SHARED_SERVER_ENV, resolveBackendKind, startKit } from '../kit.js';
 import { nativeEndpoint } from '../backends/native/native-backend.js';
 import { containerEndpoint } from '../backends/container/container-backend.js';
@@ -33,15 +34,26 @@ export function createTest(options: KitOptions) {
       },
       { scope: 'worker' },
     ],
-    db: async ({ tenantkit, onTestFailed }, use) => {
+    db: async ({ tenantkit, onTestFailed, signal }, use) => {
       let failed = false;
       onTestFailed(() => {
         failed = true;
       });
       const db = await tenantkit.acquire();
+      // A test that timed out (or was cancelled) while this was being set up never gets the
+      // database: its body would otherwise run later, beside the next test.
+      if (signal?.aborted) {
+        await db.release({ failed: true }).catch(() => {});
+        throw new DatabaseReleasedError(db.name);
+      }
+      // Timed out while running: released at once, so whatever the abandoned body still sends is
+      // refused (TENANTKIT_DATABASE_RELEASED) instead of reaching the next test's session.
+      const abandon = () => void db.release({ failed: true }).catch(() => {});
+      signal?.addEventListener('abort', abandon, { once: true });
       try {
         await use(db);
       } finally {
+        signal?.removeEventListener('abort', abandon);
         await db.release({ failed });
       }
     },
