@@ -1,26 +1,12 @@
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-
-const run = promisify(execFile);
-const bin = fileURLToPath(new URL('../bin/tenantkit.js', import.meta.url));
+import { run, tenantkit } from './tenantkit-bin.js';
 
 // The scenario schemas live in the examples that show them.
 const scenario = (name: string) => fileURLToPath(new URL(`../../../examples/${name.replace(/\.sql$/, '')}/schema.sql`, import.meta.url));
-
-async function tenantkit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { ...process.env, TENANTKIT_QUIET: '1', TENANTKIT_BACKEND: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 describe('tenantkit bin', () => {
   test('--help lists the commands and exits 0', async () => {
