@@ -26,7 +26,12 @@ export interface RoleOptions {
    * 'none' keeps exactly the grants the migrations wrote (test those when they are part of the product).
    */
   readonly appGrants?: 'crud' | 'none';
-  /** Which identity runs migrations. Default 'owner'; 'admin' for migrations that need a superuser. */
+  /**
+   * Which identity runs migrations. Default 'owner', which may create roles (CREATEROLE) so that
+   * migrations creating and granting to roles run as in their projects, and keeps tables owned by
+   * a non-superuser so FORCE ROW LEVEL SECURITY is judged as in production; 'admin' for migrations
+   * that need a superuser (an untrusted extension, ALTER SYSTEM, ...).
+   */
   readonly migrateAs?: 'owner' | 'admin';
   /** Passwords for roles that already exist on a `url` server and were not created by the kit. */
   readonly passwords?: { readonly owner?: string; readonly app?: string };
@@ -45,9 +50,24 @@ export interface NativeBackendOptions {
   readonly settings?: Readonly<Record<string, string>>;
 }
 
+export interface PgliteBackendSettings {
+  /**
+   * Extensions (as CREATE EXTENSION names: "uuid-ossp", "pgcrypto", ...) to load into every PGlite
+   * instance. Those the migrations create while the template is built are found on their own; list
+   * here the ones created later, by code under test or by migrations run in a test.
+   */
+  readonly extensions?: readonly string[];
+}
+
 export interface KitOptions {
   /** A Migrator, a directory of golang-migrate style SQL files, or nothing with `schema`. */
   readonly migrations?: Migrator | string | URL;
+  /**
+   * SQL run as the admin before the schema or the migrations, as file path(s)/URL(s) or SQL text:
+   * what a project expects to exist already (login roles its README says to create, extensions,
+   * grants). Part of the template key.
+   */
+  readonly setup?: string | URL | readonly (string | URL)[];
   /** A schema as SQL file path(s)/URL(s) or SQL text (used when there are no migrations). */
   readonly schema?: string | URL | readonly (string | URL)[];
   /** Default 'pglite'; TENANTKIT_BACKEND overrides. */
@@ -60,6 +80,7 @@ export interface KitOptions {
   /** `url` backend: allow a non-loopback host. */
   readonly allowRemote?: boolean;
   readonly native?: NativeBackendOptions;
+  readonly pglite?: PgliteBackendSettings;
   /** `container` backend image. Default postgres:17-alpine. */
   readonly image?: string;
   /** Clones kept ready in the background (server backends, database isolation). Default 2. */

@@ -21,7 +21,8 @@ export type TenantkitErrorCode =
   | 'TENANTKIT_ROLE_ESCAPE'
   | 'TENANTKIT_CONTEXT_LEAK'
   | 'TENANTKIT_DATABASE_RELEASED'
-  | 'TENANTKIT_CACHE_CORRUPT';
+  | 'TENANTKIT_CACHE_CORRUPT'
+  | 'TENANTKIT_PGLITE_EXTENSION_UNAVAILABLE';
 
 export interface TenantkitErrorDetails {
   /** The object the error is about: a file, a database, a role, a backend. */
@@ -120,7 +121,7 @@ export class MigrationFailedError extends TenantkitError {
       : '';
     super(
       'TENANTKIT_MIGRATION_FAILED',
-      `Migration ${args.migration} (${args.direction}) failed at ${where}${args.sqlState ? ` [SQLSTATE ${args.sqlState}]` : ''}${args.role ? ` as role ${args.role}` : ''}: ${pgMessage}${pointer}\nFix the statement in that file; nothing after it was applied (the migration ran in a transaction unless it manages its own).`,
+      `Migration ${args.migration} (${args.direction}) failed at ${where}${args.sqlState ? ` [SQLSTATE ${args.sqlState}]` : ''}${args.role ? ` as role ${args.role}` : ''}: ${pgMessage}${pointer}\n${args.sqlState === '42501' ? `The role ${args.role ?? 'that ran it'} lacks a privilege this statement needs. If it truly needs a superuser (an untrusted extension, ALTER SYSTEM, a C function), migrate as the admin: roles.migrateAs 'admin' (CLI --migrate-as admin); if it needs something a project's setup gives (a role, a grant), put that in setup (CLI --setup FILE). ` : ''}Fix the statement in that file; nothing after it was applied (the migration ran in a transaction unless it manages its own).`,
       { object: args.location?.file ?? args.migration, cause: args.cause },
     );
     this.location = args.location;
@@ -245,6 +246,16 @@ export class CacheCorruptError extends TenantkitError {
       'TENANTKIT_CACHE_CORRUPT',
       `The cached snapshot ${file} could not be loaded; it will be rebuilt. Delete the cache directory if this repeats.`,
       { object: file, cause },
+    );
+  }
+}
+
+export class PgliteExtensionUnavailableError extends TenantkitError {
+  constructor(extension: string, cause: unknown) {
+    super(
+      'TENANTKIT_PGLITE_EXTENSION_UNAVAILABLE',
+      `The migrations run CREATE EXTENSION "${extension}", which the installed PGlite package does not ship (it ships contrib modules such as uuid-ossp, pgcrypto, citext, ltree, hstore, pg_trgm). Run on a real server instead: backend "native" (CLI --backend native), with the extension installed there.`,
+      { object: extension, cause },
     );
   }
 }

@@ -30,10 +30,12 @@ export {
   type Stairway,
   type StairwayOptions,
   type StepStatus,
+  checkMigration,
   createStairway,
   runFullCycle,
   runStairway,
 } from './migrations/check/stairway.js';
+export { type CheckEveryMigrationOptions, checkEveryMigration } from './migrations/check/every-migration.js';
 export { findBackfillTraps } from './migrations/check/backfill-trap.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';

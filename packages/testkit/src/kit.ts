@@ -21,7 +21,7 @@ import { Identities, type IdentityTransport } from './session/identities.js';
 import type { Identity } from './session/identity.js';
 
 /** Bumped when what the kit puts into a template changes, so old templates are not reused. */
-const TEMPLATE_FORMAT = 'tenantkit-template-1';
+const TEMPLATE_FORMAT = 'tenantkit-template-2';
 
 /** Set by the vitest global setup: a server started once for the whole run, shared by workers. */
 export const SHARED_SERVER_ENV = 'TENANTKIT_SHARED_SERVER';
@@ -63,6 +63,21 @@ export function resolveRoles(options: KitOptions): ResolvedRoles {
   return resolved;
 }
 
+/** SQL text, one file, or several files, as a migrator of irreversible steps. */
+function sqlSource(schema: string | URL | readonly (string | URL)[]): Migrator {
+  if (schema instanceof URL) return schemaFile(schema);
+  if (typeof schema !== 'string') return schemaFiles(schema);
+  const looksLikeFile = !/[\n;]/.test(schema) && (schema.endsWith('.sql') || existsSync(schema));
+  return looksLikeFile ? schemaFile(schema) : schemaSql(schema);
+}
+
+/** The admin's setup, run before the migrations, or undefined. */
+export function resolveSetup(options: Pick<KitOptions, 'setup'>): Migrator | undefined {
+  const { setup } = options;
+  if (setup === undefined || (Array.isArray(setup) && setup.length === 0)) return undefined;
+  return sqlSource(setup);
+}
+
 export function resolveMigrator(options: KitOptions): Migrator {
   const { migrations, schema } = options;
   if (migrations !== undefined && schema !== undefined) {
@@ -71,17 +86,14 @@ export function resolveMigrator(options: KitOptions): Migrator {
   if (migrations !== undefined) {
     return typeof migrations === 'string' || migrations instanceof URL ? sqlDirectory(migrations) : migrations;
   }
-  if (schema !== undefined) {
-    if (schema instanceof URL) return schemaFile(schema);
-    if (typeof schema !== 'string') return schemaFiles(schema);
-    const looksLikeFile = !/[\n;]/.test(schema) && (schema.endsWith('.sql') || existsSync(schema));
-    return looksLikeFile ? schemaFile(schema) : schemaSql(schema);
-  }
+  if (schema !== undefined) return sqlSource(schema);
   throw new InvalidOptionError('migrations', 'nothing to migrate: pass migrations (a directory of NNNN_name.up.sql files, or a Migrator) or schema (an SQL file or text).');
 }
 
 async function startBackend(kind: BackendKind, options: KitOptions, roles: ResolvedRoles): Promise<Backend> {
-  if (kind === 'pglite') return new PgliteBackend(options.cacheDir ? { cacheDir: options.cacheDir } : {}).start();
+  if (kind === 'pglite') {
+    return new PgliteBackend({ ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}), ...(options.pglite?.extensions ? { extensions: options.pglite.extensions } : {}) }).start();
+  }
   const shared = process.env[SHARED_SERVER_ENV];
   let endpoint: ServerEndpoint;
   const parsed = shared ? (JSON.parse(shared) as SharedServer) : undefined;
@@ -102,10 +114,11 @@ async function startBackend(kind: BackendKind, options: KitOptions, roles: Resol
   }
 }
 
-export async function templateKey(migrator: Migrator, roles: ResolvedRoles): Promise<string> {
+export async function templateKey(migrator: Migrator, roles: ResolvedRoles, setup?: Migrator): Promise<string> {
   const identity = JSON.stringify({ owner: roles.owner, app: roles.app, grants: roles.appGrants, as: roles.migrateAs });
+  const before = setup ? await setup.hash() : '';
   return createHash('sha256')
-    .update(`${TEMPLATE_FORMAT}\0${migrator.kind}\0${await migrator.hash()}\0${identity}`)
+    .update(`${TEMPLATE_FORMAT}\0${before}\0${migrator.kind}\0${await migrator.hash()}\0${identity}`)
     .digest('hex')
     .slice(0, 16);
 }
@@ -135,6 +148,7 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
   const kind = resolveBackendKind(options);
   const roles = resolveRoles(options);
   const migrator = resolveMigrator(options);
+  const setup = resolveSetup(options);
   const tenant: ResolvedTenantContext = {
     setting: options.tenant?.setting ?? 'app.tenant_id',
     ...(options.tenant?.apply ? { apply: options.tenant.apply } : {}),
@@ -142,8 +156,8 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
   const backend = await startBackend(kind, options, roles);
   try {
     const isolation = options.isolation ?? backend.capabilities.defaultIsolation;
-    const template = await backend.prepare({ migrator, roles, key: await templateKey(migrator, roles) });
-    if (backend instanceof ServerBackend && isolation === 'database') await backend.warm(template);
+    const template = await backend.prepare({ migrator, roles, ...(setup ? { setup } : {}), key: await templateKey(migrator, roles, setup) });
+    if (backend instanceof ServerBackend && isolation === 'database' && (options.poolSize ?? 2) > 0) await backend.warm(template);
     return new KitImpl(backend, template, isolation, roles, tenant, options.keepFailed ?? process.env.TENANTKIT_KEEP_FAILED === '1');
   } catch (error) {
     await backend.stop().catch(() => {});

@@ -30,6 +30,30 @@ export interface EnsureRolesOptions {
 }
 
 /**
+ * Lets the kit's own owner role (marked by the kit, never a role the user made) create roles, so
+ * migrations that create a login role and grant to it run as they do in their projects. From
+ * PostgreSQL 16 the creator also gets SET and INHERIT on what it creates, so it may hand tables
+ * to those roles. Where the admin may not give this (a `url` server), nothing changes and such a
+ * migration fails with its own error.
+ */
+export async function letOwnerCreateRoles(session: Session, owner: string): Promise<void> {
+  const { rows } = await session.query<{ createrole: boolean; comment: string | null; num: string }>(
+    `SELECT rolcreaterole AS createrole, shobj_description(oid, 'pg_authid') AS comment,
+            current_setting('server_version_num') AS num
+       FROM pg_roles WHERE rolname = $1`,
+    [owner],
+  );
+  const row = rows[0];
+  if (!row || !row.comment?.startsWith(KIT_MARK)) return;
+  try {
+    if (!row.createrole) await session.exec(`ALTER ROLE ${quoteIdent(owner)} CREATEROLE`);
+    if (Number(row.num) >= 160000) await session.exec(`ALTER ROLE ${quoteIdent(owner)} SET createrole_self_grant = 'set, inherit'`);
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42501') throw error;
+  }
+}
+
+/**
  * Creates the owner and app roles when missing and checks that existing ones are what they claim:
  * the app role must not bypass RLS, or every isolation result would be meaningless.
  */

@@ -18,10 +18,11 @@ describe('the PGlite snapshot cache', () => {
     await first.stop();
     expect(first.template.built).toBe(true);
     const files = await readdir(cacheDir);
-    // The migrated snapshot, and the empty cluster with the kit's roles that every build starts from.
-    expect(files).toHaveLength(2);
+    // The migrated snapshot with the extensions its instances load, and the empty cluster with the
+    // kit's roles that every build starts from.
+    expect(files).toHaveLength(3);
     expect(files).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^pglite-\d+\.\d+\.\d+-[0-9a-f]{16}\.tar$/), expect.stringMatching(/^pglite-\d+\.\d+\.\d+-base-[0-9a-f]{12}\.tar$/)]),
+      expect.arrayContaining([expect.stringMatching(/^pglite-\d+\.\d+\.\d+-[0-9a-f]{16}\.tar$/), expect.stringMatching(/^pglite-\d+\.\d+\.\d+-base-[0-9a-f]{12}\.tar$/), expect.stringMatching(/^pglite-\d+\.\d+\.\d+-[0-9a-f]{16}\.tar\.json$/)]),
     );
     await using second = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir });
     expect(second.template.built).toBe(false);
@@ -34,7 +35,7 @@ describe('the PGlite snapshot cache', () => {
     dirs.push(cacheDir);
     const first = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir });
     await first.stop();
-    const file = (await readdir(cacheDir)).find((name) => !name.includes('-base-'));
+    const file = (await readdir(cacheDir)).find((name) => !name.includes('-base-') && name.endsWith('.tar'));
     await writeFile(join(cacheDir, file!), 'not a tarball');
     await using kit = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir });
     expect(kit.template.built).toBe(true);

@@ -104,3 +104,44 @@ describe('native: the app role is a genuine login, and the same statements canno
     expect(titles).toEqual([`${db.app.role}:mine`]);
   });
 });
+
+describe('PGlite: a lone SET LOCAL ROLE to a role the app is a member of (a JWT context) is not an escape', () => {
+  const kits: Kit[] = [];
+  afterAll(async () => {
+    for (const kit of kits) await kit.stop();
+  });
+  const MEMBER = `${SCHEMA}
+CREATE ROLE authenticated NOLOGIN;
+CREATE ROLE stranger NOLOGIN;
+CREATE ROLE bypasser NOLOGIN BYPASSRLS;
+GRANT authenticated, bypasser TO tk_app;
+GRANT SELECT ON docs TO authenticated, stranger, bypasser;`;
+
+  test('to a member role that obeys RLS: allowed, and the policies still apply', async () => {
+    const kit = await startKit({ backend: 'pglite', schema: MEMBER, poolSize: 0, roles: { migrateAs: 'admin' } });
+    kits.push(kit);
+    const db = await kit.acquire();
+    await db.query(`INSERT INTO docs (tenant_id, title) VALUES ($1, 'mine'), ($2, 'theirs')`, [A, B]);
+    const seen = await db.app.withTenant(A, async (tx) => {
+      await tx.query('SET LOCAL ROLE authenticated');
+      const who = (await tx.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
+      return [who, ...(await tx.query<{ title: string }>('SELECT title FROM docs')).rows.map((row) => row.title)];
+    });
+    expect(seen).toEqual(['authenticated', 'mine']);
+    await db.release();
+  });
+
+  test.each([
+    ['a role the app is not a member of', 'stranger'],
+    ['a BYPASSRLS role the app is a member of', 'bypasser'],
+    ['the superuser', 'postgres'],
+  ])('to %s: an escape', async (_name, role) => {
+    const kit = await startKit({ backend: 'pglite', schema: MEMBER, poolSize: 0, roles: { migrateAs: 'admin' } });
+    kits.push(kit);
+    const db = await kit.acquire();
+    await db.query(`INSERT INTO docs (tenant_id, title) VALUES ($1, 'mine'), ($2, 'theirs')`, [A, B]);
+    const result = await db.app.withTenant(A, (tx) => tx.query(`SET LOCAL ROLE ${role}`)).catch((error: unknown) => error);
+    expect(result).toMatchObject({ code: 'TENANTKIT_ROLE_ESCAPE' });
+    await expect(db.release()).rejects.toMatchObject({ code: 'TENANTKIT_ROLE_ESCAPE' });
+  });
+});

@@ -17,6 +17,8 @@ export interface BackendCapabilities {
 
 export interface TemplateSpec {
   readonly migrator: Migrator;
+  /** Run as the admin before the migrations (KitOptions.setup). */
+  readonly setup?: Migrator;
   readonly roles: ResolvedRoles;
   /** Hash of the migrations and everything else that shapes the template's contents. */
   readonly key: string;

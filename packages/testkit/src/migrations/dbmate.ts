@@ -15,7 +15,7 @@ import { splitStatements, transactionControlKind } from '../sql/split.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
 import { decodeSqlFile, hasNoTransactionDirective, runScript } from './run-script.js';
 import { readStateTable } from './state-table.js';
-import { type LoadedFile, declaredIrreversible, errnoOf, fileLoader, missingDownReason, reasonOf } from './migration-files.js';
+import { type LoadedFile, declaredIrreversible, errnoOf, fileLoader, missingDownReason, reasonOf, refuseSubChains } from './migration-files.js';
 import { toFsPath } from './sql-directory.js';
 
 export interface DbmateDirectoryOptions {
@@ -26,11 +26,12 @@ export interface DbmateDirectoryOptions {
 }
 
 /** dbmate's file naming: {version}_{name}.sql, the version being digits (usually a timestamp). */
-const FILE_RE = /^(\d+)(?:_(.*))?\.sql$/;
+/** As dbmate reads a folder: any name that starts with digits (the version) and ends in .sql. */
+const FILE_RE = /^(\d+)[-_.]?(.*)\.sql$/;
 /** golang-migrate's file naming, for telling the two layouts apart. */
 const PAIR_RE = /^(\d+)_(.*)\.(up|down)\.sql$/;
 const MARKER_RE = /^--[ \t]*migrate:(up|down)(?![A-Za-z0-9_])([^\r\n]*)$/gm;
-const PATTERN_TEXT = '{version}_{name}.sql (version: digits, for example 20240101120000_create_users.sql)';
+const PATTERN_TEXT = '{version}{anything}.sql (version: the leading digits, for example 20240101120000_create_users.sql or 1700000000001-extensions.sql)';
 const MAX_VERSION_LENGTH = 128;
 const MAX_IDENT_BYTES = 63;
 
@@ -65,7 +66,7 @@ interface Snapshot {
 }
 
 function labelOf(m: DbmateMigration): string {
-  return m.name === '' ? m.version : `${m.version}_${m.name}`;
+  return basename(m.file.path).replace(/\.sql$/i, '');
 }
 
 function listVersions(migrations: readonly DbmateMigration[]): string {
@@ -234,7 +235,9 @@ export function dbmateDirectory(dir: string | URL, options: DbmateDirectoryOptio
   const loader = fileLoader();
 
   async function scan(): Promise<Snapshot> {
-    const names = sqlFileNames(await readDirectory(directory, 'dbmateDirectory', `${PATTERN_TEXT}`));
+    const entries = await readDirectory(directory, 'dbmateDirectory', `${PATTERN_TEXT}`);
+    await refuseSubChains(directory, entries);
+    const names = sqlFileNames(entries);
     const invalid = names.filter((n) => !FILE_RE.test(n));
     if (invalid.length > 0) {
       const first = join(directory, invalid[0] ?? '');
@@ -519,7 +522,9 @@ export function dbmateDirectory(dir: string | URL, options: DbmateDirectoryOptio
  */
 export async function detectMigrationsFormat(dir: string | URL): Promise<'sql-files' | 'dbmate'> {
   const directory = toFsPath(dir);
-  const names = sqlFileNames(await readDirectory(directory, 'detectMigrationsFormat', '.sql migration'));
+  const entries = await readDirectory(directory, 'detectMigrationsFormat', '.sql migration');
+  await refuseSubChains(directory, entries);
+  const names = sqlFileNames(entries);
   const pairs = names.filter((n) => PAIR_RE.test(n));
   const singles = names.filter((n) => !PAIR_RE.test(n));
   if (pairs.length > 0 && singles.length > 0) {

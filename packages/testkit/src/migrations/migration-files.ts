@@ -1,6 +1,7 @@
-import type { BigIntStats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { MigrationsUnreadableError } from '../errors.js';
+import type { BigIntStats, Dirent } from 'node:fs';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MigrationsInvalidError, MigrationsUnreadableError } from '../errors.js';
 import { decodeSqlFile } from './run-script.js';
 
 /** A migration file as read: its bytes, its text, and the key that says whether it changed since. */
@@ -103,4 +104,24 @@ export function isEmptySql(text: string): boolean {
 /** The reason a missing or empty down step fails the stairway, with both ways out. */
 export function missingDownReason(what: string, version: string): string {
   return `${what}. Write the down migration, or declare the migration irreversible (first line "${IRREVERSIBLE_MARKER}" in its up file, the option irreversible: ['${version}'], or --irreversible ${version})`;
+}
+
+/**
+ * A migrations folder is one chain. Subfolders that hold .sql files of their own (a chain per
+ * module or per tenant, as some tools lay them out) would be silently left out, so they are refused.
+ */
+export async function refuseSubChains(directory: string, entries: readonly Dirent[]): Promise<void> {
+  const chains: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const path = join(directory, entry.name);
+    const inside = await readdir(path).catch(() => [] as string[]);
+    if (inside.some((name) => /\.sql$/i.test(name))) chains.push(path);
+  }
+  if (chains.length > 0) {
+    throw new MigrationsInvalidError(
+      chains[0]!,
+      `Migrations directory ${directory} holds subfolders with migrations of their own (${chains.join(', ')}): they form separate chains, which one run cannot order against the top folder's. Check each folder on its own (one --migrations DIR each), or move their files into one folder.`,
+    );
+  }
 }

@@ -12,7 +12,7 @@ import {
 import type { Session } from '../queryable.js';
 import { quoteIdent, quoteQualified } from '../sql/ident.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
-import { type LoadedFile, cacheKeyOf, declaredIrreversible, errnoOf, fileLoader, isEmptySql, missingDownReason, reasonOf } from './migration-files.js';
+import { type LoadedFile, cacheKeyOf, declaredIrreversible, errnoOf, fileLoader, isEmptySql, missingDownReason, reasonOf, refuseSubChains } from './migration-files.js';
 import { decodeSqlFile, runScript } from './run-script.js';
 import { readStateTable } from './state-table.js';
 
@@ -140,6 +140,7 @@ export function sqlDirectory(dir: string | URL, options: SqlDirectoryOptions = {
 
   async function scan(): Promise<Snapshot> {
     const entries = await readEntries();
+    await refuseSubChains(directory, entries);
     const names = entries
       .filter((e) => /\.sql$/i.test(e.name) && !e.isDirectory())
       .map((e) => e.name)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { BackendKind, ResolvedRoles } from '../config.js';
 import { InsufficientPrivilegesError, RoleConflictError, ServerUnreachableError, TemplateLockTimeoutError } from '../errors.js';
 import { elapsedMs, formatMs, progress } from '../progress.js';
-import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud } from '../roles.js';
+import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles } from '../roles.js';
 import { quoteIdent, quoteLiteral } from '../sql/ident.js';
 import { Mutex } from '../session/identity.js';
 import { connectPg, describeUrl, withCredentials } from '../session/pg-session.js';
@@ -169,12 +169,13 @@ export class ServerBackend implements Backend {
     const startedAt = performance.now();
     const name = `${KIT_PREFIX}tpl_${spec.key}`;
     const control = this.#session();
-    await this.#withLock('roles', 'the kit roles', () =>
-      ensureRoles(control, spec.roles, {
+    await this.#withLock('roles', 'the kit roles', async () => {
+      await ensureRoles(control, spec.roles, {
         passwordFor: (which) => this.#password(which),
         createOnlyPrefixed: !this.#options.ownsServer,
-      }),
-    );
+      });
+      await letOwnerCreateRoles(control, spec.roles.owner);
+    });
     return this.#withLock(`template:${name}`, name, async () => {
       const { rows } = await control.query<{ datistemplate: boolean; comment: string | null }>(
         `SELECT datistemplate, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
@@ -206,6 +207,15 @@ export class ServerBackend implements Backend {
   }
 
   async #migrate(database: string, spec: TemplateSpec): Promise<void> {
+    if (spec.setup) {
+      const adminUrl = this.#urlFor('admin', database);
+      const admin = await connectPg(adminUrl, 'tenantkit setup');
+      try {
+        await spec.setup.up({ session: admin, role: decodeURIComponent(new URL(adminUrl).username), url: adminUrl });
+      } finally {
+        await admin.close();
+      }
+    }
     const as = spec.roles.migrateAs;
     const url = this.#urlFor(as, database);
     const session = await connectPg(url, 'tenantkit migrate');
@@ -302,6 +312,33 @@ export class ServerBackend implements Backend {
 
   async #drop(name: string): Promise<void> {
     await this.#session().exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  }
+
+  /** Every role on the server now. */
+  async roleNames(): Promise<Set<string>> {
+    const { rows } = await this.#session().query<{ rolname: string }>('SELECT rolname FROM pg_catalog.pg_roles');
+    return new Set(rows.map((row) => row.rolname));
+  }
+
+  /**
+   * Drops the roles that appeared since `baseline` was read: the kit ran the SQL that created them
+   * in databases of its own, which are gone by now (waits for pending drops). Each is marked as the
+   * kit's first, so no role that was there before is ever touched. Returns what could not be dropped.
+   */
+  async dropRolesSince(baseline: ReadonlySet<string>, why: string): Promise<string[]> {
+    await this.idle();
+    const control = this.#session();
+    const failed: string[] = [];
+    for (const role of await this.roleNames()) {
+      if (baseline.has(role)) continue;
+      try {
+        await control.exec(`COMMENT ON ROLE ${quoteIdent(role)} IS ${quoteLiteral(`${KIT_MARK}${why}`)}`);
+        await control.exec(`DROP ROLE ${quoteIdent(role)}`);
+      } catch (error) {
+        failed.push(`${role} (${error instanceof Error ? error.message : String(error)})`);
+      }
+    }
+    return failed;
   }
 
   /** Databases of this run still on the server (for tests of the kit itself). */

@@ -126,7 +126,10 @@ export class Identities implements IdentitySet {
   }
 
   #guard(name: IdentityName, sql: string): void {
-    if (name !== 'admin' && this.#transport.kind === 'shared' && changesRole(sql)) {
+    // A lone SET LOCAL ROLE (a JWT context switching to its role) is let through: the check after
+    // the statement accepts it only for a role this identity is a member of that obeys RLS.
+    const loneLocalRole = /^\s*SET\s+LOCAL\s+ROLE\s+(?:"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i.test(sql) && !/^\s*SET\s+LOCAL\s+ROLE\s+none\b/i.test(sql);
+    if (name !== 'admin' && this.#transport.kind === 'shared' && !loneLocalRole && changesRole(sql)) {
       throw new RoleEscapeError(this.#roles[name], `it sent ${sql.trim().slice(0, 120)}`);
     }
     if (name !== 'admin' && this.#sessionLeak.test(sql)) {
@@ -177,10 +180,17 @@ export class Identities implements IdentitySet {
    * it within one statement is not seen here; on a server backend the app is a genuine login.
    */
   async #expectIdentity(name: IdentityName, session: Session, sql: string): Promise<void> {
-    const { rows } = await session.query<{ current_user: string; session_user: string }>('SELECT current_user, session_user');
-    const row = rows[0];
     const expected = this.#roles[name];
-    if (!row || (row.current_user === expected && row.session_user === this.#roles.admin)) return;
+    // A role the identity is a member of and that obeys RLS is still the identity acting (SET LOCAL
+    // ROLE authenticated, as a JWT context does); a superuser, a bypassing role or a stranger is not.
+    const { rows } = await session.query<{ current_user: string; session_user: string; member: boolean }>(
+      `SELECT current_user, session_user,
+              current_user <> $1 AND pg_has_role($1, current_user, 'MEMBER') AND NOT r.rolsuper AND NOT r.rolbypassrls AS member
+         FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`,
+      [expected],
+    );
+    const row = rows[0];
+    if (!row || ((row.current_user === expected || row.member) && row.session_user === this.#roles.admin)) return;
     this.#currentRole = undefined;
     const became = row.session_user !== this.#roles.admin ? row.session_user : row.current_user;
     const error = new RoleEscapeError(expected, `after the statement ${sql.trim().replace(/\s+/g, ' ').slice(0, 120)}`, became);

@@ -2,15 +2,16 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResolvedRoles } from '../../config.js';
-import { CacheCorruptError } from '../../errors.js';
+import { CacheCorruptError, PgliteExtensionUnavailableError } from '../../errors.js';
 import { importPeer } from '../../peer.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
 import type { QueryResult } from '../../queryable.js';
-import { ensureRoles, grantCrud } from '../../roles.js';
+import { ensureRoles, grantCrud, letOwnerCreateRoles } from '../../roles.js';
 import { quoteIdent } from '../../sql/ident.js';
 import { Identities } from '../../session/identities.js';
 import type { Backend, BackendCapabilities, OpenSession, PhysicalDatabase, PreparedTemplate, TemplateSpec } from '../backend.js';
 import { PGLITE_SESSION_USER, defaultCacheDir, pgliteVersion } from './pglite-config.js';
+import { type PgliteExtensions, extensionBundle, extensionsOption, unavailableExtension } from './pglite-extensions.js';
 
 /** The part of PGlite the kit uses, typed structurally so the package stays an optional peer. */
 interface PGliteInstance {
@@ -21,11 +22,13 @@ interface PGliteInstance {
   close(): Promise<void>;
 }
 interface PGliteModule {
-  PGlite: new (options?: { loadDataDir?: Blob; username?: string; database?: string }) => PGliteInstance;
+  PGlite: new (options?: { loadDataDir?: Blob; username?: string; database?: string; extensions?: PgliteExtensions }) => PGliteInstance;
 }
 
 export interface PgliteBackendOptions {
   readonly cacheDir?: string;
+  /** Extensions every instance starts with (KitOptions.pglite.extensions). */
+  readonly extensions?: readonly string[];
 }
 
 const CAPABILITIES: BackendCapabilities = {
@@ -64,11 +67,16 @@ export class PgliteBackend implements Backend {
   #version = 'unknown';
   /** The dump each new instance is restored from, read once per process. */
   readonly #snapshots = new Map<string, Blob>();
+  /** The extensions each template's instances start with. */
+  readonly #extensions = new Map<string, readonly string[]>();
   readonly #open = new Set<PGliteInstance>();
   /** The instance that proved a cached snapshot loads, handed to the first database. */
   readonly #spare = new Map<string, PGliteInstance>();
 
+  readonly #always: readonly string[];
+
   constructor(options: PgliteBackendOptions = {}) {
+    this.#always = options.extensions ?? [];
     this.#cacheDir = options.cacheDir ?? process.env.TENANTKIT_CACHE_DIR ?? defaultCacheDir();
   }
 
@@ -83,9 +91,17 @@ export class PgliteBackend implements Backend {
     return join(this.#cacheDir, `pglite-${this.#version}-${key}.tar`);
   }
 
-  async #newInstance(snapshot?: Blob): Promise<PGliteInstance> {
+  async #newInstance(snapshot?: Blob, extensions: readonly string[] = []): Promise<PGliteInstance> {
     if (!this.#module) await this.start();
-    const instance = new this.#module!.PGlite(snapshot ? { loadDataDir: snapshot } : undefined);
+    const wanted = [...new Set([...this.#always, ...extensions])];
+    for (const name of wanted) {
+      if ((await extensionBundle(name)) === undefined) throw new PgliteExtensionUnavailableError(name, undefined);
+    }
+    const options = {
+      ...(snapshot ? { loadDataDir: snapshot } : {}),
+      ...(wanted.length > 0 ? { extensions: await extensionsOption(wanted) } : {}),
+    };
+    const instance = new this.#module!.PGlite(options);
     await instance.waitReady;
     this.#open.add(instance);
     return instance;
@@ -100,29 +116,55 @@ export class PgliteBackend implements Backend {
       const snapshot = new Blob([cached]);
       try {
         // A snapshot that does not load is rebuilt rather than failing the run.
-        const probe = await this.#newInstance(snapshot);
+        const { extensions } = JSON.parse(await readFile(`${file}.json`, 'utf8')) as { extensions: string[] };
+        const probe = await this.#newInstance(snapshot, extensions);
         await probe.query('SELECT 1');
         this.#spare.set(spec.key, probe);
         this.#snapshots.set(spec.key, snapshot);
+        this.#extensions.set(spec.key, extensions);
         return { name, key: spec.key, built: false, migrations: (await spec.migrator.list()).length, ms: elapsedMs(startedAt) };
       } catch (cause) {
         progress(new CacheCorruptError(file, cause).message);
         await rm(file, { force: true });
       }
     }
-    const instance = await this.#newInstance(await this.#baseSnapshot(spec.roles));
-    try {
-      const migrations = await this.#migrate(instance, spec);
+    const base = await this.#baseSnapshot(spec.roles);
+    const extensions: string[] = [];
+    for (;;) {
+      const instance = await this.#newInstance(base, extensions);
+      let migrations: number;
+      try {
+        migrations = await this.#migrate(instance, spec);
+      } catch (error) {
+        await this.#closeInstance(instance);
+        // A CREATE EXTENSION for a module PGlite ships: start again with it loaded.
+        const wanted = unavailableExtension(error);
+        if (wanted === undefined || extensions.includes(wanted)) throw error;
+        if ((await extensionBundle(wanted)) === undefined) throw new PgliteExtensionUnavailableError(wanted, error);
+        extensions.push(wanted);
+        continue;
+      }
+      try {
+        return await this.#store(instance, spec, file, extensions, migrations, startedAt);
+      } finally {
+        await this.#closeInstance(instance);
+      }
+    }
+  }
+
+  async #store(instance: PGliteInstance, spec: TemplateSpec, file: string, extensions: readonly string[], migrations: number, startedAt: number): Promise<PreparedTemplate> {
+    const name = `pglite:${spec.key}`;
+    {
       // Uncompressed: about ten times the bytes on disk, but restored in roughly half the time.
       const dump = await instance.dumpDataDir('none');
       const bytes = new Uint8Array(await dump.arrayBuffer());
+      await writeAtomically(this.#cacheDir, `${file}.json`, new TextEncoder().encode(JSON.stringify({ extensions })));
       await writeAtomically(this.#cacheDir, file, bytes);
       this.#snapshots.set(spec.key, new Blob([bytes]));
+      this.#extensions.set(spec.key, extensions);
       const ms = elapsedMs(startedAt);
       progress(`PGlite snapshot ${spec.key} built: ${migrations} migration(s) from ${spec.migrator.source} in ${formatMs(ms)} (cached in ${this.#cacheDir})`);
       return { name, key: spec.key, built: true, migrations, ms };
-    } finally {
-      await this.#closeInstance(instance);
     }
   }
 
@@ -131,7 +173,7 @@ export class PgliteBackend implements Backend {
    * it takes a fraction of a fresh PGlite's start, so each new migration hash builds faster.
    */
   async #baseSnapshot(roles: ResolvedRoles): Promise<Blob> {
-    const key = createHash('sha256').update(JSON.stringify([roles.owner, roles.app])).digest('hex').slice(0, 12);
+    const key = createHash('sha256').update(JSON.stringify(['base-2', roles.owner, roles.app])).digest('hex').slice(0, 12);
     const file = join(this.#cacheDir, `pglite-${this.#version}-base-${key}.tar`);
     const cached = await readFile(file).catch(() => undefined);
     if (cached) return new Blob([cached]);
@@ -150,6 +192,9 @@ export class PgliteBackend implements Backend {
     const session = sessionOf(instance);
     // Idempotent: the base snapshot has them already, unless it came from an older cache.
     await prepareRoles(session, spec.roles);
+    if (spec.setup) await spec.setup.up({ session, role: PGLITE_SESSION_USER });
+    // SET ROLE does not apply the role's own settings: what the owner creates, it may act as.
+    await session.exec(`RESET ROLE; SET createrole_self_grant = 'set, inherit'`);
     const identities = new Identities(
       { kind: 'shared', session, inTestTransaction: false },
       { admin: PGLITE_SESSION_USER, owner: spec.roles.owner, app: spec.roles.app },
@@ -167,7 +212,7 @@ export class PgliteBackend implements Backend {
     if (!snapshot) throw new Error(`PGlite template ${template.name} was not prepared in this process`);
     const spare = this.#spare.get(template.key);
     this.#spare.delete(template.key);
-    const instance = spare ?? (await this.#newInstance(snapshot));
+    const instance = spare ?? (await this.#newInstance(snapshot, this.#extensions.get(template.key)));
     const session = sessionOf(instance);
     const name = `pglite-${template.key}-${randomUUID().slice(0, 8)}`;
     return {
@@ -211,5 +256,6 @@ async function writeAtomically(dir: string, file: string, bytes: Uint8Array): Pr
 /** On PGlite the roles exist only to be SET; the owner owns the database so it may create schemas. */
 async function prepareRoles(session: OpenSession, roles: ResolvedRoles): Promise<void> {
   await ensureRoles(session, roles, { createOnlyPrefixed: false });
+  await letOwnerCreateRoles(session, roles.owner);
   await session.exec(`ALTER DATABASE ${quoteIdent('postgres')} OWNER TO ${quoteIdent(roles.owner)}`);
 }

@@ -44,7 +44,6 @@ export interface Stairway {
 
 /** A stairway taken one migration at a time (what the vitest helper turns into one test each). */
 export function createStairway(migrator: Migrator, options: StairwayOptions): Stairway {
-  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
   let error: MigrationCheckReport['error'] = null;
   let previous: string | undefined;
   return {
@@ -52,57 +51,90 @@ export function createStairway(migrator: Migrator, options: StairwayOptions): St
       return error;
     },
     async step(migration) {
-      const problems: string[] = [];
-      const report = (status: StepStatus): MigrationStepReport => ({ version: migration.version, name: migration.name, status, problems });
-      const attempt = async (what: string, run: () => Promise<unknown>): Promise<boolean> => {
-        try {
-          await run();
-          return true;
-        } catch (caught) {
-          problems.push(`${what} failed: ${caught instanceof Error ? caught.message.split('\n')[0] : String(caught)}`);
-          if (!error && caught instanceof MigrationFailedError && caught.location) {
-            error = { file: caught.location.file, line: caught.location.line, message: caught.message.split('\n')[0]! };
-          } else if (!error && caught instanceof Error) {
-            error = { file: migration.upFile ?? migration.name, line: 0, message: caught.message.split('\n')[0]! };
-          }
-          return false;
-        }
-      };
-      const before = await snapshot();
-      const upSql = migration.upFile ? await readFile(migration.upFile, 'utf8').catch(() => undefined) : undefined;
-      if (upSql !== undefined) problems.push(...(await findBackfillTraps(upSql, migration.upFile!, before, options.inspect, options.target.role)));
-      const warnings = problems.length;
-      if (!(await attempt('up', () => migrator.up(options.target, migration.version)))) return report('fail');
-      if (options.afterUp && !(await attempt('seeding after up', () => options.afterUp!(migration, options.inspect)))) return report('fail');
-      const after = await snapshot();
-      if (!migration.reversible && migration.missingDown) {
-        previous = migration.version;
-        problems.push(`${migration.missingDown}. Down would leave behind what the up created: ${leftBehind(diffSnapshots(before, after))}`);
-        return report('fail');
-      }
-      if (!migration.reversible) {
-        previous = migration.version;
-        problems.push('irreversible: no down step, so up -> down -> up is not checked');
-        return report('skip');
-      }
-      const down = () => (previous === undefined ? migrator.down(options.target) : migrator.down(options.target, previous));
-      // A down that ran but left the schema elsewhere is still followed by the second up: both are reported.
-      if (await attempt('down', down)) {
-        const diff = diffSnapshots(before, await snapshot());
-        if (!isEmpty(diff)) problems.push(`down does not return the schema to where it was:\n${formatDiff(diff)}`);
-        if (options.verify) await attempt('data check after down', () => options.verify!(migration, 'down', options.inspect));
-        if (await attempt('up after down', () => migrator.up(options.target, migration.version))) {
-          const again = diffSnapshots(after, await snapshot());
-          if (!isEmpty(again)) problems.push(`up after down builds a different schema:\n${formatDiff(again)}`);
-          if (options.verify) await attempt('data check after up again', () => options.verify!(migration, 'up-again', options.inspect));
-        }
-      }
-      // Warnings about backfills are reported but do not fail the step.
-      const failed = problems.length > warnings;
-      if (!failed) previous = migration.version;
-      return report(failed ? 'fail' : 'pass');
+      const checked = await checkMigration(migrator, migration, previous, options);
+      error ??= checked.error;
+      if (checked.advanced) previous = migration.version;
+      return checked.report;
     },
   };
+}
+
+/** Roles of the cluster, to tell which ones a migration created. */
+async function roleNames(session: Session): Promise<Set<string>> {
+  const { rows } = await session.query<{ rolname: string }>(`SELECT rolname FROM pg_catalog.pg_roles`);
+  return new Set(rows.map((row) => row.rolname));
+}
+
+/**
+ * One migration checked where the database is at `previous` (undefined: base): up, down (back to
+ * the same schema and roles), up again (the same schema). `advanced` says the database is left at
+ * this migration's version.
+ */
+export async function checkMigration(
+  migrator: Migrator,
+  migration: MigrationInfo,
+  previous: string | undefined,
+  options: StairwayOptions,
+): Promise<{ report: MigrationStepReport; error: MigrationCheckReport['error']; advanced: boolean }> {
+  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
+  let error: MigrationCheckReport['error'] = null;
+  const problems: string[] = [];
+  const done = (status: StepStatus, advanced: boolean) => ({ report: { version: migration.version, name: migration.name, status, problems }, error, advanced });
+  const attempt = async (what: string, run: () => Promise<unknown>): Promise<boolean> => {
+    try {
+      await run();
+      return true;
+    } catch (caught) {
+      problems.push(`${what} failed: ${caught instanceof Error ? caught.message.split('\n')[0] : String(caught)}`);
+      if (!error && caught instanceof MigrationFailedError && caught.location) {
+        error = { file: caught.location.file, line: caught.location.line, message: caught.message.split('\n')[0]! };
+      } else if (!error && caught instanceof Error) {
+        error = { file: migration.upFile ?? migration.name, line: 0, message: caught.message.split('\n')[0]! };
+      }
+      return false;
+    }
+  };
+  const before = await snapshot();
+  const rolesBefore = await roleNames(options.inspect);
+  const upSql = migration.upFile ? await readFile(migration.upFile, 'utf8').catch(() => undefined) : undefined;
+  if (upSql !== undefined) problems.push(...(await findBackfillTraps(upSql, migration.upFile!, before, options.inspect, options.target.role)));
+  const warnings = problems.length;
+  if (!(await attempt('up', () => migrator.up(options.target, migration.version)))) return done('fail', false);
+  if (options.afterUp && !(await attempt('seeding after up', () => options.afterUp!(migration, options.inspect)))) return done('fail', true);
+  const after = await snapshot();
+  const created = [...(await roleNames(options.inspect))].filter((role) => !rolesBefore.has(role));
+  if (!migration.reversible && migration.missingDown) {
+    problems.push(`${migration.missingDown}. Down would leave behind what the up created: ${leftBehind(diffSnapshots(before, after), created)}`);
+    return done('fail', true);
+  }
+  if (!migration.reversible) {
+    problems.push('irreversible: no down step, so up -> down -> up is not checked');
+    return done('skip', true);
+  }
+  const down = () => (previous === undefined ? migrator.down(options.target) : migrator.down(options.target, previous));
+  // A down that ran but left the schema elsewhere is still followed by the second up: both are reported.
+  if (await attempt('down', down)) {
+    const diff = diffSnapshots(before, await snapshot());
+    if (!isEmpty(diff)) problems.push(`down does not return the schema to where it was:\n${formatDiff(diff)}`);
+    const rolesAfterDown = await roleNames(options.inspect);
+    const kept = created.filter((role) => rolesAfterDown.has(role));
+    if (kept.length > 0) {
+      problems.push(`down leaves behind the role${kept.length === 1 ? '' : 's'} the up created: ${kept.join(', ')} (roles belong to the whole server, so the next up fails on "already exists"). Drop ${kept.length === 1 ? 'it' : 'them'} in the down, or create ${kept.length === 1 ? 'it' : 'them'} outside the migrations (a setup script).`);
+    }
+    if (options.verify) await attempt('data check after down', () => options.verify!(migration, 'down', options.inspect));
+    if (await attempt('up after down', () => migrator.up(options.target, migration.version))) {
+      const again = diffSnapshots(after, await snapshot());
+      if (!isEmpty(again)) problems.push(`up after down builds a different schema:\n${formatDiff(again)}`);
+      if (options.verify) await attempt('data check after up again', () => options.verify!(migration, 'up-again', options.inspect));
+    } else {
+      return done('fail', false);
+    }
+  } else {
+    return done('fail', false);
+  }
+  // Warnings about backfills are reported but do not fail the step.
+  const failed = problems.length > warnings;
+  return done(failed ? 'fail' : 'pass', true);
 }
 
 /**
@@ -146,8 +178,9 @@ export async function runFullCycle(migrator: Migrator, options: StairwayOptions)
 export type { SchemaSnapshot };
 
 /** "4 tables, 4 policies, 1 index": what an up created, counted by kind. */
-function leftBehind(diff: ReturnType<typeof diffSnapshots>): string {
+function leftBehind(diff: ReturnType<typeof diffSnapshots>, roles: readonly string[] = []): string {
   const counts = new Map<string, number>();
+  if (roles.length > 0) counts.set('role', roles.length);
   for (const change of diff.changes) {
     const kind = change.object.split(' ')[0] ?? 'object';
     const key = change.kind === '+' ? kind : `changed ${kind}`;

@@ -1,0 +1,115 @@
+import { readFile } from 'node:fs/promises';
+import { extensionBundle, extensionsCreatedBy } from '../../backends/pglite/pglite-extensions.js';
+import type { KitOptions } from '../../config.js';
+import type { TestDatabase } from '../../database.js';
+import { startKit } from '../../kit.js';
+import { ServerBackend } from '../../server/server-backend.js';
+import type { MigrationTarget, Migrator } from '../migrator.js';
+import { type MigrationCheckReport, type MigrationStepReport, checkMigration, runFullCycle } from './stairway.js';
+
+/** Where the check runs and as whom: the kit's own options, less what it decides itself. */
+export type CheckEveryMigrationOptions = Omit<KitOptions, 'migrations' | 'schema' | 'isolation' | 'poolSize'> & {
+  /** Tables left out of the comparison besides the migrator's own state table. */
+  readonly ignoreTables?: readonly string[];
+};
+
+const EMPTY_DATABASE = '-- an empty database: the migrations under check build everything\n';
+
+function targetOf(db: TestDatabase, as: 'owner' | 'admin'): MigrationTarget {
+  const identity = as === 'admin' ? db.admin : db.owner;
+  return { session: identity, role: identity.role, ...(identity.url ? { url: identity.url } : {}) };
+}
+
+/**
+ * Every migration checked on its own: migration N gets a fresh database brought to version N-1,
+ * then up, down (back to the same schema and roles), up again. A broken migration does not hide the
+ * next one; a migration whose predecessors cannot be applied is reported as not checked, with why.
+ * On servers, roles a step's migrations created are dropped with its database, so the next step's
+ * CREATE ROLE meets the server as the migrations expect. When every step passes: base -> head ->
+ * base -> head on one more fresh database.
+ */
+export async function checkEveryMigration(migrator: Migrator, options: CheckEveryMigrationOptions = {}): Promise<MigrationCheckReport> {
+  const migrations = await migrator.list();
+  const as = options.roles?.migrateAs ?? 'owner';
+  // On PGlite, the extensions a migration creates must be loaded when each instance starts.
+  const extensions = await shippedExtensions(migrations.flatMap((migration) => (migration.upFile ? [migration.upFile] : [])));
+  const pglite = { extensions: [...new Set([...(options.pglite?.extensions ?? []), ...extensions])] };
+  const kit = await startKit({ ...options, pglite, schema: EMPTY_DATABASE, isolation: 'database', poolSize: 0 });
+  const server = kit.backend instanceof ServerBackend ? kit.backend : undefined;
+  const baseline = server ? await server.roleNames() : undefined;
+  const stairway = { inspect: undefined as never, target: undefined as never, ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}) };
+  let error: MigrationCheckReport['error'] = null;
+  const steps: MigrationStepReport[] = [];
+  /** Runs fn on a fresh database, then lets go of it and of the roles made in it. */
+  const onFreshDatabase = async <T>(fn: (db: TestDatabase) => Promise<T>): Promise<T> => {
+    const db = await kit.acquire();
+    try {
+      return await fn(db);
+    } finally {
+      await db.release().catch(() => {});
+      if (server && baseline) {
+        const stuck = await server.dropRolesSince(baseline, 'role created by a migration under check');
+        if (stuck.length > 0) throw new Error(`roles created by the migrations could not be dropped: ${stuck.join('; ')}`);
+      }
+    }
+  };
+  try {
+    let unreachable: string | undefined;
+    for (const [index, migration] of migrations.entries()) {
+      const previous = index === 0 ? undefined : migrations[index - 1]!.version;
+      if (unreachable) {
+        steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: [`not checked: ${unreachable}`] });
+        continue;
+      }
+      const step = await onFreshDatabase(async (db) => {
+        const target = targetOf(db, as);
+        if (previous !== undefined) {
+          try {
+            await migrator.up(target, previous);
+          } catch (caught) {
+            return { reached: caught };
+          }
+        }
+        return { checked: await checkMigration(migrator, migration, previous, { ...stairway, inspect: db.admin, target }) };
+      });
+      if ('reached' in step) {
+        // Already reported as its own step's failure; later migrations cannot be reached either.
+        unreachable = `version ${previous} cannot be reached: ${step.reached instanceof Error ? step.reached.message.split('\n')[0] : String(step.reached)}`;
+        steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: [`not checked: ${unreachable}`] });
+        continue;
+      }
+      error ??= step.checked.error;
+      steps.push(kit.backend.kind === 'pglite' ? withExtensionHint(step.checked.report) : step.checked.report);
+    }
+    let ok = steps.every((entry) => entry.status !== 'fail') && !unreachable;
+    if (ok && migrations.every((migration) => migration.reversible)) {
+      const problems = await onFreshDatabase((db) => runFullCycle(migrator, { ...stairway, inspect: db.admin, target: targetOf(db, as) }));
+      if (problems.length > 0) {
+        ok = false;
+        steps.push({ version: 'cycle', name: 'base -> head -> base -> head', status: 'fail', problems });
+      }
+    }
+    return { ok, migrations: steps, error };
+  } finally {
+    await kit.stop();
+  }
+}
+
+/** The extensions these files create that PGlite ships (the others fail where they are created). */
+async function shippedExtensions(files: readonly string[]): Promise<string[]> {
+  const names = new Set<string>();
+  for (const file of new Set(files)) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const name of extensionsCreatedBy(text)) names.add(name);
+  }
+  const shipped: string[] = [];
+  for (const name of names) if ((await extensionBundle(name)) !== undefined) shipped.push(name);
+  return shipped;
+}
+
+/** On PGlite, a missing extension is the backend's limit, not the migration's defect: say so. */
+function withExtensionHint(report: MigrationStepReport): MigrationStepReport {
+  const missing = report.problems.map((problem) => /extension "([^"]+)" is not available/.exec(problem)?.[1]).find(Boolean);
+  if (!missing) return report;
+  return { ...report, problems: [...report.problems, `PGlite does not ship the extension "${missing}": check these migrations on a real server (--backend native, backend: 'native') with the extension installed.`] };
+}
