@@ -3,6 +3,7 @@ import type { TestDatabase } from '@tenantkit/testkit';
 import { type Catalog, readCatalog } from './audit/catalog.js';
 import { auditRules } from './audit/rules.js';
 import { CHECKS, type CheckName } from './checks.js';
+import { findingsInSourceFiles } from './audit/source-files.js';
 import { type TenantContext, assertNoLeak, contextFor, detectTenantSetting, gucContext } from './context.js';
 import { NamesNothingError, TenantContextError } from './errors.js';
 import { assertProvingIdentity } from './guard.js';
@@ -43,6 +44,11 @@ export interface CheckIsolationOptions {
   readonly seed?: number;
   /** Skip the static audit of the catalog. */
   readonly skipAudit?: boolean;
+  /**
+   * The schema or migration files the database was built from: audited for what the catalog cannot
+   * show (a role created with a literal password).
+   */
+  readonly sourceFiles?: readonly string[];
 }
 
 function matches(table: { id: string; schema: string; name: string }, names: readonly string[] | undefined): boolean {
@@ -185,7 +191,7 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
     tables.push(await probeExposure(env, exposure, tables.find((table) => table.table === exposure.via)?.tenantColumn ?? null));
   }
   // Every probe set its context with SET LOCAL: nothing may be left on the app's connection.
-  await assertNoLeak(db.app, context);
+  await assertNoLeak(db.app, context, { role: db.app.role });
 
   if (scoped.length === 0) {
     findings.push({
@@ -204,6 +210,7 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
       hint: `Grant it as your deployment does (tenantkit audit --app-grants crud, or the GRANT statements of your deployment in the SQL), or name the role your application uses (--app-role).`,
     });
   }
+  if (options.sourceFiles && !options.skipAudit) findings.push(...(await findingsInSourceFiles(options.sourceFiles)));
   return finish(db, options, appRole, context, tables, findings);
 }
 

@@ -8,6 +8,7 @@ export const CHECKS = [
   'move',
   'delete-foreign',
   'delete-unfiltered',
+  'truncate',
   'no-context',
 ] as const;
 export type CheckName = (typeof CHECKS)[number];
@@ -29,5 +30,6 @@ export const NOT_APPLICABLE = {
     move: 'writes are judged on the table itself and by the catalog audit',
     'delete-foreign': 'writes are judged on the table itself and by the catalog audit',
     'delete-unfiltered': 'writes are judged on the table itself and by the catalog audit',
+    truncate: 'writes are judged on the table itself and by the catalog audit',
   },
 } as const satisfies Record<string, Partial<Record<CheckName, string>>>;

@@ -14,6 +14,7 @@ export interface Privileges {
   readonly insert: boolean;
   readonly update: boolean;
   readonly delete: boolean;
+  readonly truncate: boolean;
 }
 
 export type Privilege = keyof Privileges;
@@ -21,7 +22,8 @@ export type Privilege = keyof Privileges;
 export async function readPrivileges(db: Queryable, role: string, qualified: string): Promise<Privileges> {
   const { rows } = await db.query<Privileges>(
     `SELECT has_table_privilege($1, $2::regclass, 'SELECT') AS select, has_table_privilege($1, $2::regclass, 'INSERT') AS insert,
-            has_table_privilege($1, $2::regclass, 'UPDATE') AS update, has_table_privilege($1, $2::regclass, 'DELETE') AS delete`,
+            has_table_privilege($1, $2::regclass, 'UPDATE') AS update, has_table_privilege($1, $2::regclass, 'DELETE') AS delete,
+            has_table_privilege($1, $2::regclass, 'TRUNCATE') AS truncate`,
     [role, qualified],
   );
   return rows[0]!;

@@ -1,7 +1,7 @@
 import { type AutoFactories, type Row, type TableKind, type TableModel, type World, createFaker } from '@tenantkit/fixtures';
 import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
 import { CHECKS, type CheckName, NOT_APPLICABLE } from './checks.js';
-import type { TenantContext } from './context.js';
+import { type TenantContext, gucContext } from './context.js';
 import {
   type Outcome,
   type Privilege,
@@ -102,6 +102,7 @@ export async function probeTable(env: ProbeEnvironment, target: ProbeTable): Pro
       results.set(result.check as CheckName, previous ? strongest([previous, result]) : result);
     }
   }
+  results.set('truncate', await probeTruncate(env, target, { attacker: a, victim: b }, privileges));
   // Both tenants' rows, once: without a valid tenant none of them may show.
   const seeded = env.world.table(target.table.id);
   results.set('no-context', await probeNoContext(env, target, [...(seeded?.keys[a] ?? []), ...(seeded?.keys[b] ?? [])], privileges));
@@ -189,7 +190,11 @@ async function probeDirection(
           columns.map((name) => row[name]),
         );
         if (!outcome.error) add(fail('insert-foreign', `${who} inserted a row belonging to ${victim}`));
-        else add(refused('insert-foreign', outcome, 'insert') ?? errorNotProven('insert-foreign', outcome.error));
+        else if (outcome.error.code === '23505') {
+          // Postgres checks the policies' WITH CHECK before it inserts into any unique index: a
+          // duplicate key means row level security had already let the victim's row through.
+          add(fail('insert-foreign', `${who} got a row belonging to ${victim} past row level security; only a unique key stopped it (${outcome.error.message}), and a row with fresh key values would be inserted`));
+        } else add(refused('insert-foreign', outcome, 'insert') ?? errorNotProven('insert-foreign', outcome.error));
       }
     }
 
@@ -294,6 +299,29 @@ async function probeUnfilteredDelete(
   } finally {
     await tx.exec('ROLLBACK TO SAVEPOINT tk_clear; RELEASE SAVEPOINT tk_clear');
   }
+}
+
+/**
+ * TRUNCATE ignores row level security: if the app role may run it, one tenant erases every tenant's
+ * rows. Tried as the attacker inside a savepoint (with CASCADE when foreign keys point at the table),
+ * then rolled back.
+ */
+async function probeTruncate(env: ProbeEnvironment, target: ProbeTable, pair: TenantPair, privileges: Privileges): Promise<CheckResult> {
+  if (!privileges.truncate) return pass('truncate', 'refused: the app role has no TRUNCATE on the table (the catalog confirms it)');
+  const victimRows = env.world.table(target.table.id)?.keys[pair.victim]?.length ?? 0;
+  let result: CheckResult | undefined;
+  await asApp(env.db, env.context, pair.attacker, async (tx) => {
+    let outcome = await attempt(tx, `TRUNCATE ${target.table.qualified}`, []);
+    if (outcome.error?.code === '0A000') outcome = await attempt(tx, `TRUNCATE ${target.table.qualified} CASCADE`, []);
+    if (!outcome.error) {
+      result = fail('truncate', `TRUNCATE by tenant ${pair.attacker} ran: it removes every tenant's rows, tenant ${pair.victim}'s ${victimRows} seeded row(s) included (TRUNCATE ignores row level security)`);
+    } else if (outcome.error.code === '42501') {
+      result = pass('truncate', `refused: ${outcome.error.message}`);
+    } else {
+      result = notProven('truncate', `TRUNCATE by tenant ${pair.attacker} failed with ${outcome.error.code ?? 'no SQLSTATE'}: ${outcome.error.message}, so whether it would erase other tenants' rows could not be shown`);
+    }
+  });
+  return result ?? notProven('truncate', 'not probed');
 }
 
 /** Deletes, leaves first, the tenant's seeded rows that reference `tableId` without CASCADE. */
@@ -413,16 +441,45 @@ async function probeNoContext(env: ProbeEnvironment, target: ProbeTable, keys: r
     else if (!failsClosed(n) && !refusedBy(n, privileges, 'select')) unproven.push(`${label}: ${n.code ?? 'no SQLSTATE'}: ${n.message}`);
   };
   judge('in a session that never set a tenant', env.fresh.get(table.id) ?? { unavailable: 'not counted' });
+  // When the application's own context function refuses an empty or garbage tenant, the setting it
+  // writes is set directly instead: any SQL the app role runs can do that.
+  const direct = context.settings[0] === undefined ? undefined : gucContext(context.settings[0]);
   for (const [label, value] of [
     ['with the setting reset (no tenant)', undefined],
     ['with an empty tenant', ''],
     ['with a garbage tenant', 'not-a-tenant'],
   ] as const) {
-    await asApp(db, context, value, async (tx) => judge(label, await count(tx, sql, filter.params, tx)));
+    const counted = (tx: Session) => count(tx, sql, filter.params, tx);
+    try {
+      await asApp(db, refusalMarked(context), value, async (tx) => judge(label, await counted(tx)));
+    } catch (error) {
+      if (!(error instanceof ContextRefused)) throw error;
+      if (!direct) {
+        unproven.push(`${label}: the tenant context (${context.description}) refused the value (${error.message}) and names no setting to set directly`);
+        continue;
+      }
+      await asApp(db, direct, value, async (tx) => judge(`${label}, set directly as ${context.settings[0]} (the context refused it: ${error.message})`, await counted(tx)));
+    }
   }
   if (seen.length > 0) return fail('no-context', `tenant rows visible without a valid tenant: ${seen.join('; ')}`);
   if (unproven.length > 0) return notProven('no-context', `not every no-tenant session could be shown closed: ${unproven.join('; ')}`);
   return pass('no-context', 'nothing visible in a session that never set a tenant, with the setting reset, empty or garbage');
+}
+
+/** A context's own refusal of a tenant value, told apart from what the probe then ran. */
+class ContextRefused extends Error {}
+
+function refusalMarked(context: TenantContext): TenantContext {
+  return {
+    ...context,
+    async apply(tx, tenant) {
+      try {
+        await context.apply(tx, tenant);
+      } catch (error) {
+        throw new ContextRefused(error instanceof Error ? error.message.split('\n')[0] : String(error));
+      }
+    },
+  };
 }
 
 /** Counts each table's seeded rows as the app role on a session that never set a tenant. */
@@ -479,8 +536,29 @@ function overwriteFor(env: ProbeEnvironment, table: TableModel, target: ProbeTab
   // gen_random_uuid() reads no column; text and uuid columns take it as a fresh unique value.
   const fresh = candidates.find((candidate) => !candidate.isArray && !candidate.domain && (candidate.baseType === 'uuid' || candidate.category === 'S'));
   if (fresh) return { column: fresh.name, value: fresh.baseType === 'uuid' ? 'gen_random_uuid()' : 'gen_random_uuid()::text', params: [] };
+  // Numbers and times, unique ones and then primary key ones included: a random value per row,
+  // reading no column.
+  const foreign = new Set(table.foreignKeys.flatMap((fk) => fk.columns));
+  const keyed = table.columns.filter((column) => table.primaryKey.includes(column.name) && !foreign.has(column.name) && column.name !== target.tenantColumn && !column.generated && column.identity !== 'always');
+  for (const candidate of [...candidates, ...keyed]) {
+    const value = candidate.isArray || candidate.domain ? undefined : FRESH_VALUES[candidate.baseType];
+    if (value) return { column: candidate.name, value, params: [] };
+  }
   return undefined;
 }
+
+/** A value per row that reads no column, by base type. */
+const FRESH_VALUES: Readonly<Record<string, string>> = {
+  int2: 'floor(random() * 32000)::int2',
+  int4: 'floor(random() * 2000000000)::int4',
+  int8: 'floor(random() * 9e15)::int8',
+  numeric: 'floor(random() * 9000)::numeric',
+  float4: '(random() * 1e6)::float4',
+  float8: 'random() * 1e12',
+  timestamptz: "clock_timestamp() + random() * interval '3650 days'",
+  timestamp: "(clock_timestamp() + random() * interval '3650 days')::timestamp",
+  date: 'current_date + floor(random() * 36500)::int4',
+};
 
 const probeFaker = createFaker(0x746b);
 

@@ -22,6 +22,9 @@ export interface AppAccess {
   readonly update: boolean;
   readonly delete: boolean;
   readonly truncate: boolean;
+  /** TRIGGER and REFERENCES: what GRANT ALL gives beyond what an application needs. */
+  readonly trigger: boolean;
+  readonly references: boolean;
 }
 
 export interface CatalogRelation {
@@ -88,6 +91,12 @@ export interface CatalogFunction {
   readonly source: string;
   /** Relations pg_depend records for the function: only SQL-standard bodies record them. */
   readonly dependsOn: readonly string[];
+  /** The function sets its own search_path (SET search_path = ... in its definition). */
+  readonly searchPathPinned: boolean;
+  /** EXECUTE is granted to PUBLIC (the default for a new function). */
+  readonly publicExecute: boolean;
+  /** Parameter names, '' for an unnamed one (then only $n can read it). */
+  readonly argNames: readonly string[];
 }
 
 export interface CatalogRole {
@@ -160,6 +169,8 @@ SELECT c.oid::text AS oid, n.nspname::text AS schema, c.relname::text AS name, c
        pg_catalog.has_any_column_privilege($1::pg_catalog.name, c.oid, 'UPDATE') AS upd,
        pg_catalog.has_table_privilege($1::pg_catalog.name, c.oid, 'DELETE') AS del,
        pg_catalog.has_table_privilege($1::pg_catalog.name, c.oid, 'TRUNCATE') AS trunc,
+       pg_catalog.has_table_privilege($1::pg_catalog.name, c.oid, 'TRIGGER') AS trig,
+       pg_catalog.has_any_column_privilege($1::pg_catalog.name, c.oid, 'REFERENCES') AS refs,
        pg_catalog.array_to_json(ARRAY(
          SELECT pn.nspname::text || '.' || pc.relname::text
            FROM pg_catalog.pg_inherits i
@@ -205,6 +216,11 @@ SELECT p.oid::text AS oid, n.nspname::text AS schema, p.proname::text AS name,
        (pg_catalog.has_function_privilege($1::pg_catalog.name, p.oid, 'EXECUTE')
           AND pg_catalog.has_schema_privilege($1::pg_catalog.name, n.oid, 'USAGE')) AS exec,
        l.lanname::text AS language, COALESCE(p.prosrc, '') AS source,
+       EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) AS c(setting) WHERE c.setting LIKE 'search\\_path=%') AS pinned,
+       EXISTS (SELECT 1 FROM pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) AS a
+                WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_exec,
+       pg_catalog.array_to_json(ARRAY(
+         SELECT COALESCE(p.proargnames[i], '') FROM pg_catalog.generate_series(1, p.pronargs) AS i)) AS arg_names,
        pg_catalog.array_to_json(ARRAY(
          SELECT DISTINCT d.refobjid::text FROM pg_catalog.pg_depend d
           WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
@@ -243,6 +259,8 @@ interface RelationRow {
   upd: boolean;
   del: boolean;
   trunc: boolean;
+  trig: boolean;
+  refs: boolean;
   parents: unknown;
 }
 
@@ -269,6 +287,9 @@ interface FunctionRow {
   exec: boolean;
   language: string;
   source: string;
+  pinned: boolean;
+  public_exec: boolean;
+  arg_names: unknown;
   deps: unknown;
 }
 
@@ -328,7 +349,7 @@ export async function readCatalog(db: Queryable, appRole: string): Promise<Catal
       appIsOwner: row.app_owner,
       securityInvoker: options.some((option) => isTrueOption(option, 'security_invoker')),
       options,
-      app: { schemaUsage: row.usage, select: row.sel, insert: row.ins, update: row.upd, delete: row.del, truncate: row.trunc },
+      app: { schemaUsage: row.usage, select: row.sel, insert: row.ins, update: row.upd, delete: row.del, truncate: row.trunc, trigger: row.trig, references: row.refs },
       dependsOn: [...new Set(dependencies.get(String(row.oid)) ?? [])].sort(byText),
     });
   }
@@ -363,6 +384,9 @@ export async function readCatalog(db: Queryable, appRole: string): Promise<Catal
       appCanExecute: row.exec,
       language: row.language,
       source: row.source,
+      searchPathPinned: row.pinned,
+      publicExecute: row.public_exec,
+      argNames: textArray(row.arg_names),
       dependsOn: textArray(row.deps)
         .map((oid) => idByOid.get(oid))
         .filter((id): id is string => id !== undefined)

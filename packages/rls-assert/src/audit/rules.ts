@@ -16,7 +16,7 @@ export interface AuditOptions {
   readonly tenantSetting?: string;
 }
 
-/** Every code the audit can report, with its severity (TK_RLS_NOT_FORCED and TK_VIEW_BYPASSES_RLS have two). */
+/** Every code the audit can report, with its severity (those marked 'error | warning' have two). */
 export const AUDIT_RULES = {
   TK_APP_ROLE_BYPASSES_RLS: 'error',
   TK_RLS_DISABLED: 'error',
@@ -28,7 +28,11 @@ export const AUDIT_RULES = {
   TK_VIEW_BYPASSES_RLS: 'error | warning',
   TK_MATVIEW_EXPOSES_TENANT_DATA: 'error',
   TK_SECURITY_DEFINER_READS_TENANT_TABLE: 'warning',
+  TK_SECURITY_DEFINER_SEARCH_PATH: 'error | warning',
+  TK_SECURITY_DEFINER_PUBLIC_EXECUTE: 'error | warning',
+  TK_CONTEXT_SETTER_IGNORES_ARGUMENT: 'error',
   TK_TRUNCATE_GRANTED: 'error',
+  TK_EXCESS_TABLE_PRIVILEGES: 'warning',
   TK_PARTITION_WITHOUT_RLS: 'error',
   TK_NULLABLE_TENANT_COLUMN: 'warning',
   TK_CROSS_TENANT_FK: 'warning',
@@ -217,8 +221,8 @@ class Audit {
       );
       return;
     }
-    if (!relation.rlsForced && !relation.ownerSuperuser && !relation.ownerBypassRls) {
-      if (relation.appIsOwner) {
+    if (!relation.rlsForced) {
+      if (relation.appIsOwner && !relation.ownerSuperuser && !relation.ownerBypassRls) {
         this.#add(
           'TK_RLS_NOT_FORCED',
           'error',
@@ -231,7 +235,9 @@ class Audit {
           'TK_RLS_NOT_FORCED',
           'warning',
           relation.id,
-          `${relation.id} (${what}) has row level security enabled but not forced; its owner ${relation.owner} (not a superuser) ignores the policies. Anything running as ${relation.owner} or a member of it (migrations, backfills, jobs) reads and writes every tenant's rows, and a test run as that role proves nothing.`,
+          relation.ownerSuperuser || relation.ownerBypassRls
+            ? `${relation.id} (${what}) has row level security enabled but not forced. Here its owner ${relation.owner} bypasses RLS anyway, but where the migrations run as an ordinary role (as in most deployments), that owner ignores the policies: anything running as it or a member of it (migrations, backfills, jobs) reads and writes every tenant's rows.`
+            : `${relation.id} (${what}) has row level security enabled but not forced; its owner ${relation.owner} (not a superuser) ignores the policies. Anything running as ${relation.owner} or a member of it (migrations, backfills, jobs) reads and writes every tenant's rows, and a test run as that role proves nothing.`,
           `ALTER TABLE ${relation.qualified} FORCE ROW LEVEL SECURITY;`,
         );
       }
@@ -373,6 +379,16 @@ class Audit {
 
   #truncate(scoped: Scoped): void {
     const { relation } = scoped;
+    const extra = [...(relation.app.trigger ? ['TRIGGER'] : []), ...(relation.app.references ? ['REFERENCES'] : [])];
+    if (relation.app.schemaUsage && extra.length > 0 && !relation.appIsOwner) {
+      this.#add(
+        'TK_EXCESS_TABLE_PRIVILEGES',
+        'warning',
+        relation.id,
+        `${this.#app} has ${list(extra)} on ${relation.id} (${describeScope(scoped)}), as GRANT ALL gives: ${relation.app.trigger ? 'TRIGGER lets it attach a trigger that runs inside every other tenant\'s writes' : ''}${relation.app.trigger && relation.app.references ? '; ' : ''}${relation.app.references ? 'REFERENCES lets it create foreign keys whose errors reveal which keys other tenants hold' : ''}. An application needs neither.`,
+        `REVOKE ${extra.join(', ')} ON ${relation.qualified} FROM ${quoteIdent(this.#app)}; -- grant SELECT, INSERT, UPDATE, DELETE instead of ALL`,
+      );
+    }
     if (!relation.app.schemaUsage || !relation.app.truncate) return;
     this.#add(
       'TK_TRUNCATE_GRANTED',
@@ -561,7 +577,55 @@ class Audit {
   // SECURITY DEFINER functions
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * Every SECURITY DEFINER function the app role (or PUBLIC) can run: a search_path it does not pin
+   * lets the caller shadow what it reads (a temp table or function of the same name); one that sets
+   * the tenant context and never reads one of its parameters sets it without checking it.
+   */
+  #definerHygiene(): void {
+    for (const fn of this.#catalog.functions) {
+      if (!fn.securityDefiner || fn.owner === this.#app || (!fn.appCanExecute && !fn.publicExecute)) continue;
+      const source = fn.source.replace(/--[^\n]*/g, ' ');
+      const setsContext = /\bset_config\s*\(/i.test(source) || /\bset\s+(?:local\s+)?"?[a-z_]+\.[a-z_]+"?\s*(?:=|to\b)/i.test(source);
+      const readsContext = /\bcurrent_setting\s*\(/i.test(source);
+      if (!fn.searchPathPinned) {
+        const context = setsContext || readsContext;
+        this.#add(
+          'TK_SECURITY_DEFINER_SEARCH_PATH',
+          context ? 'error' : 'warning',
+          fn.id,
+          `SECURITY DEFINER function ${fn.id} runs as ${fn.owner} without a pinned search_path${context ? `, and it ${setsContext ? 'sets' : 'reads'} the tenant context` : ''}: a caller can put a temporary table or a function of the same name first on the path (pg_temp comes first unless it is named last), and the function then ${context ? 'trusts a tenant the caller chose' : 'acts on what the caller made'} with ${fn.owner}'s rights.`,
+          `ALTER FUNCTION ${fn.qualified} SET search_path = pg_catalog, ${quoteIdent(fn.schema)}, pg_temp;`,
+        );
+      }
+      if (fn.publicExecute) {
+        this.#add(
+          'TK_SECURITY_DEFINER_PUBLIC_EXECUTE',
+          setsContext ? 'error' : 'warning',
+          fn.id,
+          `SECURITY DEFINER function ${fn.id} is executable by PUBLIC (the default for a new function): every role on the server, not only ${this.#app}, runs it with ${fn.owner}'s rights${setsContext ? ', and it sets the tenant context' : ''}.`,
+          `REVOKE EXECUTE ON FUNCTION ${fn.qualified} FROM PUBLIC; GRANT EXECUTE ON FUNCTION ${fn.qualified} TO ${quoteIdent(this.#app)};`,
+        );
+      }
+      if (setsContext) {
+        const unread = fn.argNames
+          .map((name, index) => ({ name, index }))
+          .filter(({ name, index }) => !new RegExp(`\\$${index + 1}(?![0-9])`).test(source) && (name === '' || !new RegExp(`\\b${name.replace(/[^A-Za-z0-9_]/g, '')}\\b`, 'i').test(source)));
+        if (unread.length > 0) {
+          this.#add(
+            'TK_CONTEXT_SETTER_IGNORES_ARGUMENT',
+            'error',
+            fn.id,
+            `SECURITY DEFINER function ${fn.id} sets the tenant context but never reads its parameter${unread.length === 1 ? '' : 's'} ${unread.map(({ name, index }) => name || `$${index + 1}`).join(', ')}: a signature or token passed to it is not checked, so any caller that can run it enters any tenant.`,
+            `Check every parameter inside ${fn.qualified} before set_config (for a signature: compare it with the one computed from the tenant and a secret ${this.#app} cannot read), or drop the parameter.`,
+          );
+        }
+      }
+    }
+  }
+
   #functions(): void {
+    this.#definerHygiene();
     const candidates = [...this.#catalog.relations.values()].filter(
       (relation) => this.#scoped.has(relation.id) || ((relation.kind === 'view' || relation.kind === 'materialized view') && this.#scopedBehind(relation.id, new Set()).length > 0),
     );
