@@ -4,11 +4,15 @@ import {
   type BackendKind,
   type Kit,
   type KitOptions,
+  type Migrator,
   type OpenSession,
   type TestDatabase,
   TenantkitError,
+  dbmateDirectory,
+  detectMigrationsFormat,
   isLoopbackHost,
   openConnection,
+  sqlDirectory,
   startKit,
 } from '@tenantkit/testkit';
 import { UsageError } from './usage.js';
@@ -18,9 +22,30 @@ export interface SourceArgs {
   readonly sql: readonly string[];
   readonly migrations: string | undefined;
   readonly url: string | undefined;
+  /** Run as the admin before the schema or migrations. */
+  readonly setup: readonly string[];
+  readonly migrateAs: 'owner' | 'admin';
+  /** golang-migrate | dbmate; detected from the files when not given. */
+  readonly format: 'golang-migrate' | 'dbmate' | undefined;
+  /** Versions declared irreversible. */
+  readonly irreversible: readonly string[];
   readonly backend: string | undefined;
   readonly allowRemote: boolean;
 }
+
+/** What every command's usage says about where the database comes from (one text, three commands). */
+export const SOURCE_USAGE = `  --sql FILE...          schema files, applied in order
+  --migrations DIR       a migrations folder: golang-migrate (NNN_name.up.sql / .down.sql) or dbmate
+                         (digits then anything .sql, with -- migrate:up / -- migrate:down sections)
+  --format NAME          golang-migrate | dbmate (default: detected from the files)
+  --setup FILE           SQL run as the admin before the schema or migrations (repeatable): what the
+                         project expects to exist already (a login role its README has you create,
+                         extensions, grants)
+  --migrate-as WHO       owner (default: the kit's owner role, which may create roles, so tables keep a
+                         non-superuser owner as in production) or admin (a superuser, for migrations
+                         that need one, e.g. an untrusted extension)
+  --backend NAME         pglite | native | url | container (for --sql and --migrations)
+  --allow-remote         allow --url to a host other than this machine`;
 
 /** A database to work on, and how to let go of it. */
 export interface OpenedSource {
@@ -29,6 +54,8 @@ export interface OpenedSource {
   readonly database: TestDatabase | undefined;
   /** Admin access to the database. */
   readonly admin: OpenSession | TestDatabase;
+  /** The schema or migration files it was built from (none for --url). */
+  readonly files: readonly string[];
   close(): Promise<void>;
 }
 
@@ -37,6 +64,9 @@ export const SOURCE_OPTIONS = {
   sql: { type: 'string', multiple: true },
   migrations: { type: 'string' },
   url: { type: 'string' },
+  setup: { type: 'string', multiple: true },
+  'migrate-as': { type: 'string' },
+  format: { type: 'string' },
   backend: { type: 'string' },
   'allow-remote': { type: 'boolean' },
   'app-grants': { type: 'string' },
@@ -56,17 +86,54 @@ export function appGrantsArg(value: string | undefined, fallback: 'schema' | 'cr
 
 /** `--sql a.sql b.sql` as well as `--sql a.sql --sql b.sql`; stray positionals are a usage error. */
 export function sourceArgs(
-  values: { sql?: string[]; migrations?: string; url?: string; backend?: string; 'allow-remote'?: boolean },
+  values: {
+    sql?: string[];
+    migrations?: string;
+    url?: string;
+    setup?: string[];
+    'migrate-as'?: string;
+    format?: string;
+    irreversible?: string[];
+    backend?: string;
+    'allow-remote'?: boolean;
+  },
   positionals: readonly string[],
 ): SourceArgs {
   if (positionals.length > 0 && values.sql === undefined) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const migrateAs = values['migrate-as'] ?? 'owner';
+  if (migrateAs !== 'owner' && migrateAs !== 'admin') throw new UsageError(`unknown --migrate-as "${migrateAs}": use owner or admin`);
+  const format = values.format === 'sql-files' ? 'golang-migrate' : values.format;
+  if (format !== undefined && format !== 'golang-migrate' && format !== 'dbmate') throw new UsageError(`unknown --format "${values.format}": use golang-migrate or dbmate`);
+  const irreversible = values.irreversible ?? [];
+  const notVersion = irreversible.find((entry) => !/^\d+$/.test(entry));
+  if (notVersion !== undefined) throw new UsageError(`--irreversible takes a migration version (digits), got "${notVersion}"`);
   return {
     sql: [...(values.sql ?? []), ...positionals],
     migrations: values.migrations,
     url: values.url,
+    setup: values.setup ?? [],
+    migrateAs,
+    format,
+    irreversible,
     backend: values.backend,
     allowRemote: Boolean(values['allow-remote']),
   };
+}
+
+/**
+ * The migrator for --migrations DIR in the format given or detected; every --irreversible version
+ * must name one of its migrations.
+ */
+export async function migratorFor(args: SourceArgs): Promise<Migrator | undefined> {
+  const dir = args.migrations;
+  if (dir === undefined) return undefined;
+  const format = args.format ?? ((await detectMigrationsFormat(dir)) === 'dbmate' ? 'dbmate' : 'golang-migrate');
+  const options = { irreversible: args.irreversible };
+  const migrator = format === 'dbmate' ? dbmateDirectory(dir, options) : sqlDirectory(dir, options);
+  const listed = await migrator.list();
+  const missing = args.irreversible.find((entry) => !listed.some((m) => m.version === entry || BigInt(m.version) === BigInt(entry)));
+  if (missing !== undefined) throw new UsageError(`--irreversible ${missing} names no migration in ${dir} (versions: ${listed.map((m) => m.version).join(', ')})`);
+  return migrator;
 }
 
 /** A failed command: the message on stderr and, with --json, one JSON object on stdout. */
@@ -86,32 +153,47 @@ export function checkSource(args: SourceArgs): void {
     throw new UsageError(`unknown --backend "${args.backend}": use one of ${BACKEND_KINDS.join(', ')}`);
   }
   if (args.url !== undefined && args.backend !== undefined) throw new UsageError('--backend applies to --sql and --migrations, not to --url');
+  if (args.url !== undefined && (args.setup.length > 0 || args.migrateAs !== 'owner')) {
+    throw new UsageError('--setup and --migrate-as shape a database the kit builds (--sql, --migrations); --url is an existing database, taken as it is');
+  }
+  if (args.format !== undefined && args.migrations === undefined) throw new UsageError('--format applies to --migrations DIR');
+  for (const file of args.setup) if (!existsSync(file)) throw new UsageError(`--setup ${file}: no such file`);
   for (const file of args.sql) if (!existsSync(file)) throw new UsageError(`--sql ${file}: no such file`);
   if (args.migrations !== undefined && !existsSync(args.migrations)) throw new UsageError(`--migrations ${args.migrations}: no such directory`);
+}
+
+/** The host --url names; one that is not this machine needs --allow-remote. */
+export function checkLocalUrl(url: string, allowRemote: boolean): string {
+  let host: string;
+  try {
+    const parsed = new URL(url);
+    host = parsed.searchParams.get('host') ?? parsed.hostname;
+  } catch {
+    throw new UsageError(`--url is not a postgres:// URL`);
+  }
+  if (!allowRemote && !isLoopbackHost(host || 'localhost')) {
+    throw new UsageError(`--url points at "${host}", which is not this machine; the command writes to that database. Add --allow-remote if it really is a test database.`);
+  }
+  return host;
 }
 
 export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = {}): Promise<OpenedSource> {
   if (args.url !== undefined) {
     const url = args.url;
-    let host: string;
-    try {
-      const parsed = new URL(url);
-      host = parsed.searchParams.get('host') ?? parsed.hostname;
-    } catch {
-      throw new UsageError(`--url is not a postgres:// URL`);
-    }
-    if (!args.allowRemote && !isLoopbackHost(host || 'localhost')) {
-      throw new UsageError(`--url points at "${host}", which is not this machine; the command writes to that database. Add --allow-remote if it really is a test database.`);
-    }
+    const host = checkLocalUrl(url, args.allowRemote);
     const session = await openConnection(url, 'tenantkit cli');
-    return { description: `${host}${new URL(url).pathname}`, database: undefined, admin: session, close: () => session.close() };
+    return { description: `${host}${new URL(url).pathname}`, database: undefined, admin: session, files: [], close: () => session.close() };
   }
+  const migrator = await migratorFor(args);
+  const files = migrator ? (await migrator.list()).flatMap((m) => [m.upFile, m.downFile]).filter((file): file is string => file !== undefined) : [...args.sql];
   const options: KitOptions = {
     ...(args.backend ? { backend: args.backend as BackendKind } : {}),
-    ...(args.migrations !== undefined ? { migrations: args.migrations } : { schema: [...args.sql] }),
+    ...(migrator ? { migrations: migrator } : { schema: [...args.sql] }),
+    ...(args.setup.length > 0 ? { setup: [...args.setup] } : {}),
     isolation: 'none',
     poolSize: 0,
     ...extra,
+    roles: { migrateAs: args.migrateAs, ...extra.roles },
   };
   const kit: Kit = await startKit(options);
   try {
@@ -120,6 +202,7 @@ export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = 
       description: `a disposable ${kit.backend.kind} database (${kit.backend.serverVersion}) from ${args.migrations ?? args.sql.join(', ')}`,
       database,
       admin: database,
+      files: [...new Set(files)],
       close: async () => {
         await database.release();
         await kit.stop();

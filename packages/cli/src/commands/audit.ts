@@ -1,17 +1,32 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type IsolationReport, NamesNothingError, checkIsolation, renderHtml, renderMatrix, reportJson } from '@tenantkit/rls-assert';
+import {
+  type IsolationReport,
+  NamesNothingError,
+  type TenantContext,
+  checkIsolation,
+  customContext,
+  detectTenantSetting,
+  jwtClaimsContext,
+  renderHtml,
+  renderMatrix,
+  reportJson,
+} from '@tenantkit/rls-assert';
 import { type TestDatabase, TenantkitError, attachDatabase, grantCrud, quoteIdent } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
-import { SOURCE_OPTIONS, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
+import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
 export const AUDIT_USAGE = `Usage: tenantkit audit (--sql FILE... | --migrations DIR | --url URL) [options]
 
 Proves, table by table and acting as the app role, that no tenant can read or change another
 tenant's rows, and audits the catalog for the classic row level security holes.
---sql and --migrations build a disposable database on the default backend (the SQL runs as admin),
-seed two tenants and probe; --url probes an existing database inside a transaction that is rolled back.
+--sql and --migrations build a disposable database on the default backend (after --setup, as the
+kit's owner role unless --migrate-as admin), seed two tenants and probe; --url probes an existing
+database inside a transaction that is rolled back.
+
+Where the database comes from:
+${SOURCE_USAGE}
 
 Options:
   --app-role NAME        the role the application connects as (a role the schema created);
@@ -21,12 +36,19 @@ Options:
                          sequence after the migrations, as a deployment script grants
   --tenant-column NAME   a tenant column name (repeatable)
   --tenant-setting NAME  the setting the policies read (default: detected from the policies)
+  --tenant-context-sql SQL
+                         how the application sets its tenant, when it is not one plain setting:
+                         SQL run as the app role inside each probe's transaction, $1 = the tenant
+                         id, e.g. "SELECT set_tenant($1, 'signing-secret')"; it must use LOCAL scope
+  --jwt-claims CLAIM     Supabase/PostgREST style: request.jwt.claims JSON with the tenant in CLAIM
+                         (a dotted path: tenant_id, sub, app_metadata.tenant_id), then SET LOCAL ROLE
+                         to --jwt-role (default authenticated; "none" switches no role)
+  --jwt-role ROLE        the role the JWT context switches to (with --jwt-claims)
+  A schema whose tenant tables have no row level security needs none of these: they simply fail.
   --global TABLE         a table to treat as global (repeatable)
   --allow-not-proven TABLE:CHECK
                          accept that one check on one table could not be demonstrated (repeatable);
                          the report still lists it
-  --backend NAME         pglite | native | url | container (for --sql and --migrations)
-  --allow-remote         allow --url to a host other than this machine
   --json                 print exactly one JSON object on stdout
   --html FILE            also write a self-contained HTML report
 
@@ -48,6 +70,9 @@ function parse(argv: readonly string[]) {
       'app-role': { type: 'string' },
       'tenant-column': { type: 'string', multiple: true },
       'tenant-setting': { type: 'string' },
+      'tenant-context-sql': { type: 'string' },
+      'jwt-claims': { type: 'string' },
+      'jwt-role': { type: 'string' },
       global: { type: 'string', multiple: true },
       'allow-not-proven': { type: 'string', multiple: true },
       html: { type: 'string' },
@@ -79,6 +104,12 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
     checkSource(args);
     if (values.url !== undefined && appRole === undefined) throw new UsageError('--url needs --app-role: the role the application connects as');
     if (values.url !== undefined && values['app-grants'] !== undefined) throw new UsageError('--app-grants applies to --sql and --migrations; with --url the database\'s own grants are audited');
+    const contexts = [values['tenant-context-sql'], values['jwt-claims']].filter((entry) => entry !== undefined);
+    if (contexts.length > 1) throw new UsageError('give one way to set the tenant: --tenant-context-sql or --jwt-claims');
+    if (values['jwt-role'] !== undefined && values['jwt-claims'] === undefined) throw new UsageError('--jwt-role goes with --jwt-claims');
+    if (values['tenant-context-sql'] !== undefined && !/\$1\b/.test(values['tenant-context-sql'])) {
+      throw new UsageError('--tenant-context-sql must use $1 (the tenant id), e.g. "SELECT set_tenant($1)"');
+    }
     if (appRole !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(appRole)) throw new UsageError(`--app-role "${appRole}" is not a plain role name`);
   } catch (error) {
     return usageFailure((error as Error).message);
@@ -87,14 +118,16 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
 
   let db: TestDatabase;
   let close: () => Promise<void>;
+  let sourceFiles: readonly string[] = [];
   try {
     if (values.url !== undefined) {
       db = await attachDatabase({ url: values.url, appRole: appRole!, ...(values['allow-remote'] ? { allowRemote: true } : {}) });
       close = () => db.release();
     } else {
-      const source = await openSource(args, { roles: { migrateAs: 'admin', appGrants: grants === 'crud' && appRole === undefined ? 'crud' : 'none' } });
+      const source = await openSource(args, { roles: { appGrants: grants === 'crud' && appRole === undefined ? 'crud' : 'none' } });
       db = source.database!;
       close = () => source.close();
+      sourceFiles = source.files;
       if (appRole !== undefined) {
         const { rows } = await db.query<{ rolname: string; here: boolean }>(
           `SELECT rolname, rolname = $1 AS here FROM pg_catalog.pg_roles WHERE rolname NOT LIKE 'pg\\_%' AND rolname <> ALL($2::text[]) ORDER BY rolname`,
@@ -116,7 +149,10 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
 
   let report: IsolationReport;
   try {
+    const context = await contextFromFlags(db, values);
     report = await checkIsolation(db, {
+      ...(context ? { context } : {}),
+      ...(sourceFiles.length > 0 ? { sourceFiles } : {}),
       ...(values['tenant-column'] ? { tenantColumns: values['tenant-column'] } : {}),
       ...(values['tenant-setting'] ? { tenantSetting: values['tenant-setting'] } : {}),
       ...(values.global ? { globalTables: values.global } : {}),
@@ -146,4 +182,28 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
 
 function usageFailure(message: string): CliResult {
   return { code: 2, stdout: '', stderr: `tenantkit audit: ${message}\n\n${AUDIT_USAGE}\n` };
+}
+
+/** The tenant context the flags describe, or undefined to use the setting (given or detected). */
+async function contextFromFlags(
+  db: TestDatabase,
+  values: { 'tenant-context-sql'?: string; 'jwt-claims'?: string; 'jwt-role'?: string; 'tenant-setting'?: string },
+): Promise<TenantContext | undefined> {
+  const jwt = values['jwt-claims'];
+  if (jwt !== undefined) {
+    const role = values['jwt-role'];
+    return jwtClaimsContext({ claim: jwt.split('.'), role: role === 'none' ? null : (role ?? 'authenticated') });
+  }
+  const sql = values['tenant-context-sql'];
+  if (sql === undefined) return undefined;
+  // The settings the function writes are checked for leaks after the probes: the one given, or
+  // the one the policies read.
+  const detected = values['tenant-setting'] === undefined ? await detectTenantSetting(db.admin) : undefined;
+  const settings = values['tenant-setting'] ? [values['tenant-setting']] : detected ? [detected.kind === 'guc' ? detected.setting : detected.claimsSetting] : [];
+  return customContext(
+    async (tx, tenant) => {
+      await tx.query(sql, [tenant]);
+    },
+    { description: sql, settings },
+  );
 }

@@ -1,31 +1,23 @@
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  BACKEND_KINDS,
-  type BackendKind,
-  type MigrationCheckReport,
-  type Migrator,
-  MigrationFailedError,
-  TenantkitError,
-  dbmateDirectory,
-  detectMigrationsFormat,
-  runFullCycle,
-  runStairway,
-  sqlDirectory,
-  startKit,
-} from '@tenantkit/testkit';
+import { type BackendKind, type MigrationCheckReport, type Migrator, MigrationFailedError, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
+import { SOURCE_OPTIONS, SOURCE_USAGE, type SourceArgs, checkLocalUrl, checkSource, migratorFor, sourceArgs } from '../source.js';
+import { UsageError } from '../usage.js';
 
-export const MIGRATIONS_USAGE = `Usage: tenantkit migrations check DIR [--format sql-files|dbmate] [--backend NAME] [--json]
+export const MIGRATIONS_USAGE = `Usage: tenantkit migrations check (DIR | --migrations DIR) [options]
 
-Runs every migration of DIR on an empty disposable database as a stairway: up, down (the schema must
-be exactly where it was: tables, columns, constraints, indexes, enums, functions, triggers, policies,
-grants), up again (the same schema again); then base -> head -> base -> head.
+Checks every migration of DIR on its own, from a fresh database at the version before it: up, down
+(the schema must be exactly where it was: tables, columns, constraints, indexes, enums, functions,
+triggers, policies, grants, and the roles the migration created), up again (the same schema again).
+A broken migration does not hide the next one. Then base -> head -> base -> head.
+
+Where the database comes from:
+${SOURCE_USAGE}
+  --url URL              run on that server (the url backend): the kit creates its own databases
+                         and roles there and drops only those
 
 Options:
-  --format NAME   sql-files (NNNN_name.up.sql / .down.sql) or dbmate (-- migrate:up / -- migrate:down);
-                  detected from the files when not given
-  --backend NAME  pglite | native | url | container (default pglite, or TENANTKIT_BACKEND)
   --irreversible VERSION
                   declare a migration irreversible (repeatable; or a first line
                   "-- tenantkit: irreversible" in its up file): its missing down is not a failure.
@@ -33,8 +25,6 @@ Options:
   --json          print exactly one JSON object on stdout
 
 Exit codes: 0 every step passes, 1 a step fails (SQL errors name the file and line), 2 usage or setup error.`;
-
-const EMPTY_DATABASE = '-- an empty database: the migrations under check build everything\n';
 
 /** A failure in the contract's shape: `error` is `{ file, line, message }`. */
 function failure(code: 1 | 2, error: unknown, json: boolean, file: string): CliResult {
@@ -60,50 +50,45 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
   }
   const { values, positionals } = parsed;
   if (values.help) return { code: 0, stdout: `${MIGRATIONS_USAGE}\n`, stderr: '' };
-  const [sub, dir, ...rest] = positionals;
+  const [sub, dirArg, ...rest] = positionals;
   if (sub !== 'check') return usage(sub === undefined ? 'missing the subcommand: migrations check DIR' : `unknown subcommand "${sub}"`);
-  if (dir === undefined) return usage('missing DIR');
   if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
-  if (values.format !== undefined && values.format !== 'sql-files' && values.format !== 'dbmate') return usage(`unknown --format "${values.format}": use sql-files or dbmate`);
-  if (values.backend !== undefined && !(BACKEND_KINDS as readonly string[]).includes(values.backend)) return usage(`unknown --backend "${values.backend}"`);
+  if (dirArg !== undefined && values.migrations !== undefined) return usage('give the folder once: DIR or --migrations DIR');
+  const dir = dirArg ?? values.migrations;
+  if (dir === undefined) return usage('missing DIR: the migrations folder to check');
+  if (values['app-grants'] !== undefined) return usage('--app-grants applies to audit and seed');
+  if (values.sql !== undefined) return usage('--sql files have no down steps to check; migrations check takes a migrations folder (use --setup for SQL that must run first)');
   const json = Boolean(values.json);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) return failure(2, new Error(`${dir}: no such directory`), json, dir);
-
+  let args: SourceArgs;
+  try {
+    const { url, ...local } = values;
+    args = sourceArgs({ ...local, migrations: dir }, []);
+    checkSource(args);
+    if (url !== undefined && values.backend !== undefined) throw new UsageError('--url runs on that server; leave --backend out');
+    if (url !== undefined) checkLocalUrl(url, args.allowRemote);
+  } catch (error) {
+    return usage((error as Error).message);
+  }
   let migrator: Migrator;
   try {
-    const format = values.format ?? (await detectMigrationsFormat(dir));
-    const irreversible = values.irreversible ?? [];
-    const unknown = irreversible.filter((entry) => !/^\d+$/.test(entry));
-    if (unknown.length > 0) return usage(`--irreversible takes a migration version (digits), got "${unknown[0]}"`);
-    migrator = format === 'dbmate' ? dbmateDirectory(dir, { irreversible }) : sqlDirectory(dir, { irreversible });
-    const listed = await migrator.list();
-    const missing = irreversible.filter((entry) => !listed.some((m) => m.version === entry || BigInt(m.version) === BigInt(entry)));
-    if (missing.length > 0) return usage(`--irreversible ${missing[0]} names no migration in ${dir} (versions: ${listed.map((m) => m.version).join(', ')})`);
+    migrator = (await migratorFor(args))!;
   } catch (error) {
+    if (error instanceof UsageError) return usage(error.message);
     return failure(2, error, json, dir);
   }
-  let kit: Awaited<ReturnType<typeof startKit>>;
+  const where = values.url !== undefined ? { backend: 'url' as BackendKind, url: values.url, ...(args.allowRemote ? { allowRemote: true } : {}) } : args.backend ? { backend: args.backend as BackendKind } : {};
+  let report: MigrationCheckReport;
   try {
-    kit = await startKit({ schema: EMPTY_DATABASE, isolation: 'none', poolSize: 0, ...(values.backend ? { backend: values.backend as BackendKind } : {}) });
-  } catch (error) {
-    return failure(2, error, json, dir);
-  }
-  try {
-    await using db = await kit.acquire();
-    const options = { inspect: db, target: { session: db.owner, role: db.owner.role, ...(db.owner.url ? { url: db.owner.url } : {}) } };
-    let report: MigrationCheckReport = await runStairway(migrator, options);
-    if (report.ok) {
-      // The stairway left the database at head: come down to base and go up again, all of it.
-      await migrator.down(options.target).catch(() => {});
-      const problems = await runFullCycle(migrator, options);
-      if (problems.length > 0) report = { ...report, ok: false, migrations: [...report.migrations, { version: 'cycle', name: 'base -> head -> base -> head', status: 'fail', problems }] };
-    }
-    return { code: report.ok ? 0 : 1, stdout: json ? `${JSON.stringify(report)}\n` : render(report), stderr: '' };
+    report = await checkEveryMigration(migrator, {
+      ...where,
+      ...(args.setup.length > 0 ? { setup: [...args.setup] } : {}),
+      roles: { migrateAs: args.migrateAs },
+    });
   } catch (error) {
     return failure(error instanceof TenantkitError && error.code === 'TENANTKIT_MIGRATION_FAILED' ? 1 : 2, error, json, dir);
-  } finally {
-    await kit.stop();
   }
+  return { code: report.ok ? 0 : 1, stdout: json ? `${JSON.stringify(report)}\n` : render(report), stderr: '' };
 }
 
 function render(report: MigrationCheckReport): string {
@@ -122,11 +107,8 @@ function parse(argv: readonly string[]) {
     strict: true,
     allowPositionals: true,
     options: {
-      format: { type: 'string' },
-      backend: { type: 'string' },
+      ...SOURCE_OPTIONS,
       irreversible: { type: 'string', multiple: true },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
 }

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { type World, seedTenants } from '@tenantkit/fixtures';
 import { TenantkitError } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
-import { SOURCE_OPTIONS, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
+import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
 export const SEED_USAGE = `Usage: tenantkit seed (--sql FILE... | --migrations DIR | --url URL) [options]
@@ -10,15 +10,16 @@ export const SEED_USAGE = `Usage: tenantkit seed (--sql FILE... | --migrations D
 Seeds a database with deterministic multi-tenant data and prints a per-table summary.
 --sql and --migrations seed a disposable database on the default backend; --url seeds that database.
 
+Where the database comes from:
+${SOURCE_USAGE}
+
 Options:
   --tenants N            tenants to create (default 2)
   --rows K               rows per table per tenant (default 10)
   --tenant-column NAME   a tenant column name (repeatable; default tenant_id, account_id, ...)
   --seed S               faker seed (default TENANTKIT_SEED, else 0)
-  --backend NAME         pglite | native | url | container (for --sql and --migrations)
   --app-grants MODE      crud (default): the kit's app role gets SELECT, INSERT, UPDATE, DELETE on
                          every table, as a deployment grants; schema: only what the SQL grants
-  --allow-remote         allow --url to a host other than this machine
   --json                 print exactly one JSON object on stdout
 
 Exit codes: 0 seeded, 1 a table could not be seeded, 2 usage or setup error.`;
