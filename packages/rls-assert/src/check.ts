@@ -1,5 +1,5 @@
 import { type AutoFactories, type SchemaModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
-import type { TestDatabase } from '@tenantkit/testkit';
+import { type TestDatabase, quoteIdent } from '@tenantkit/testkit';
 import { type Catalog, readCatalog } from './audit/catalog.js';
 import { auditRules } from './audit/rules.js';
 import { CHECKS, type CheckName } from './checks.js';
@@ -125,6 +125,33 @@ async function resolveContext(db: TestDatabase, catalog: Catalog, options: Check
 /** A table's report before the verdict: global and unselected tables know their status already. */
 type Draft = Omit<TableReport, 'status'> & { readonly status?: TableStatus };
 
+/**
+ * Materialized views hold what they held when last refreshed (the empty tables of the migrations).
+ * A refresh runs the query as the view's owner, which under FORCE ROW LEVEL SECURITY and no tenant
+ * sees nothing; refresh jobs usually run as a role that sees every tenant. So each is refreshed
+ * after seeding by the admin as a temporary owner (then handed back), and reading it shows every
+ * seeded row it can ever hold.
+ */
+async function refreshed(db: TestDatabase, exposures: readonly Exposure[]): Promise<Exposure[]> {
+  const result: Exposure[] = [];
+  for (const exposure of exposures) {
+    if (exposure.relation.kind !== 'materialized view') {
+      result.push(exposure);
+      continue;
+    }
+    const view = exposure.relation.qualified;
+    try {
+      await db.admin.exec(`ALTER MATERIALIZED VIEW ${view} OWNER TO ${quoteIdent(db.admin.role)}`);
+      await db.admin.exec(`REFRESH MATERIALIZED VIEW ${view}`);
+      await db.admin.exec(`ALTER MATERIALIZED VIEW ${view} OWNER TO ${quoteIdent(exposure.relation.owner)}`);
+      result.push(exposure);
+    } catch (error) {
+      result.push({ ...exposure, stale: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return result;
+}
+
 /** Relations that expose a probed table's rows another way: partitions, inheritance children, views. */
 function exposuresOf(catalog: Catalog, model: SchemaModel, probed: ReadonlyMap<string, string | undefined>): Exposure[] {
   const exposures: Exposure[] = [];
@@ -166,7 +193,10 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
   const world =
     options.world ??
     (await seedTenants(db, { tenants: 2, rowsPerTable: options.rowsPerTable ?? 3, factories, ...(options.seed === undefined ? {} : { seed: options.seed }) }));
-  const exposures = exposuresOf(catalog, model, new Map(probed.map((table) => [table.id, tenancy.tables.get(table.id)!.tenantColumn ?? tenancy.tenantColumn])));
+  const exposures = await refreshed(
+    db,
+    exposuresOf(catalog, model, new Map(probed.map((table) => [table.id, tenancy.tables.get(table.id)!.tenantColumn ?? tenancy.tenantColumn]))),
+  );
   const fresh = await freshSessionCounts(db, context, world, probed, exposures);
   const env = { db, context, world, factories, appRole, fresh };
 

@@ -441,29 +441,42 @@ async function probeNoContext(env: ProbeEnvironment, target: ProbeTable, keys: r
     else if (!failsClosed(n) && !refusedBy(n, privileges, 'select')) unproven.push(`${label}: ${n.code ?? 'no SQLSTATE'}: ${n.message}`);
   };
   judge('in a session that never set a tenant', env.fresh.get(table.id) ?? { unavailable: 'not counted' });
-  // When the application's own context function refuses an empty or garbage tenant, the setting it
-  // writes is set directly instead: any SQL the app role runs can do that.
-  const direct = context.settings[0] === undefined ? undefined : gucContext(context.settings[0]);
   for (const [label, value] of [
     ['with the setting reset (no tenant)', undefined],
     ['with an empty tenant', ''],
     ['with a garbage tenant', 'not-a-tenant'],
   ] as const) {
-    const counted = (tx: Session) => count(tx, sql, filter.params, tx);
-    try {
-      await asApp(db, refusalMarked(context), value, async (tx) => judge(label, await counted(tx)));
-    } catch (error) {
-      if (!(error instanceof ContextRefused)) throw error;
-      if (!direct) {
-        unproven.push(`${label}: the tenant context (${context.description}) refused the value (${error.message}) and names no setting to set directly`);
-        continue;
-      }
-      await asApp(db, direct, value, async (tx) => judge(`${label}, set directly as ${context.settings[0]} (the context refused it: ${error.message})`, await counted(tx)));
-    }
+    const skipped = await asAppWithoutTenant(db, context, value, label, async (tx, said) => judge(said, await count(tx, sql, filter.params, tx)));
+    if (skipped) unproven.push(skipped);
   }
   if (seen.length > 0) return fail('no-context', `tenant rows visible without a valid tenant: ${seen.join('; ')}`);
   if (unproven.length > 0) return notProven('no-context', `not every no-tenant session could be shown closed: ${unproven.join('; ')}`);
   return pass('no-context', 'nothing visible in a session that never set a tenant, with the setting reset, empty or garbage');
+}
+
+/**
+ * Runs fn as the app role with no valid tenant: `value` undefined applies no context at all, '' or
+ * a garbage value goes through the context. When the application's own context function refuses
+ * such a value, the setting it writes is set directly instead, as any SQL run as the app role could.
+ * Returns why it could not run, or undefined.
+ */
+export async function asAppWithoutTenant(
+  db: TestDatabase,
+  context: TenantContext,
+  value: string | undefined,
+  label: string,
+  fn: (tx: Session, label: string) => Promise<void>,
+): Promise<string | undefined> {
+  try {
+    await asApp(db, refusalMarked(context), value, (tx) => fn(tx, label));
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ContextRefused)) throw error;
+    const setting = context.settings[0];
+    if (setting === undefined) return `${label}: the tenant context (${context.description}) refused the value (${error.message}) and names no setting to set directly`;
+    await asApp(db, gucContext(setting), value, (tx) => fn(tx, `${label}, set directly as ${setting} (the context refused it: ${error.message})`));
+    return undefined;
+  }
 }
 
 /** A context's own refusal of a tenant value, told apart from what the probe then ran. */

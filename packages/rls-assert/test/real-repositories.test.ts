@@ -95,6 +95,16 @@ describe.each(['pglite', 'native'] as BackendKind[])('real repositories on %s', 
     expect(codes(report, 'public.invoices')).toEqual(expect.arrayContaining(['TK_TRUNCATE_GRANTED:error', 'TK_EXCESS_TABLE_PRIVILEGES:warning']));
   });
 
+  test('a materialized view over a tenant table is refreshed after seeding, and its read leak fails', async () => {
+    await using db = await open(`${SIGNED}
+      CREATE MATERIALIZED VIEW invoice_totals AS SELECT tenant_id, sum(amount) AS total FROM invoices GROUP BY tenant_id;
+      GRANT SELECT ON invoice_totals TO tk_app;`);
+    const report = await checkIsolation(db, { context: signed, seed: 3 });
+    expect(cells(report, 'public.invoice_totals')['read-foreign']).toBe('fail');
+    expect(codes(report, 'public.invoice_totals')).toEqual(['TK_MATVIEW_EXPOSES_TENANT_DATA:error']);
+    expect(report.ok).toBe(false);
+  });
+
   test('RLS enabled and not forced is a finding whoever owns the table', async () => {
     const unforced = SIGNED.replaceAll(/ALTER TABLE \w+ FORCE ROW LEVEL SECURITY;/g, '');
     for (const migrateAs of ['owner', 'admin'] as const) {
