@@ -182,7 +182,7 @@ describe.each(['pglite', 'native'])('real repositories on %s', (backend) => {
 
   test('--jwt-claims sets Supabase-style claims and switches to the role', async () => {
     const dir = await project(JWT);
-    const audit = await tenantkit('audit', '--setup', join(dir, 'setup.sql'), '--sql', join(dir, 'schema.sql'), '--app-role', 'authenticated', '--jwt-claims', 'app_metadata.org_id', '--tenant-column', 'org_id', '--backend', backend, '--json');
+    const audit = await tenantkit('audit', '--setup', join(dir, 'setup.sql'), '--sql', join(dir, 'schema.sql'), '--app-role', 'authenticated', '--jwt-claims', 'app_metadata.org_id', '--jwt-role', 'authenticated', '--tenant-column', 'org_id', '--backend', backend, '--json');
     const report = JSON.parse(audit.stdout) as AuditJson;
     expect(report.tables.map((table) => [table.table, table.status]), audit.stdout + audit.stderr).toEqual([
       ['public.orgs', 'proven'],
@@ -192,6 +192,23 @@ describe.each(['pglite', 'native'])('real repositories on %s', (backend) => {
 });
 
 describe('sources and flags', () => {
+  test('migrations check: --setup runs first; a broken setup file is a setup error (exit 2)', async () => {
+    const dir = await project({
+      'setup.sql': 'CREATE ROLE reader NOLOGIN;\n',
+      'broken-setup.sql': 'CREATE ROLE reader NOLOGIN\nCREATE ROLE writer;\n',
+      'migrations/0001_grants.up.sql': 'CREATE TABLE reports (id int PRIMARY KEY);\nGRANT SELECT ON reports TO reader;\n',
+      'migrations/0001_grants.down.sql': 'DROP TABLE reports;\n',
+    });
+    const bare = await tenantkit('migrations', 'check', join(dir, 'migrations'), '--json');
+    expect(bare.code).toBe(1);
+    expect(bare.stdout).toMatch(/role \\"reader\\" does not exist/);
+    const ok = await tenantkit('migrations', 'check', join(dir, 'migrations'), '--setup', join(dir, 'setup.sql'), '--json');
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    const broken = await tenantkit('migrations', 'check', join(dir, 'migrations'), '--setup', join(dir, 'broken-setup.sql'), '--json');
+    expect(broken.code).toBe(2);
+    expect(JSON.parse(broken.stdout).error.file).toBe(join(dir, 'broken-setup.sql'));
+  });
+
   test('a folder with sub-chains is refused, naming them', async () => {
     const dir = await project({
       'migrations/0001_a.up.sql': 'CREATE TABLE a (id int);\n',

@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type BackendKind, type MigrationCheckReport, type Migrator, MigrationFailedError, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
@@ -86,7 +87,9 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
       roles: { migrateAs: args.migrateAs },
     });
   } catch (error) {
-    return failure(error instanceof TenantkitError && error.code === 'TENANTKIT_MIGRATION_FAILED' ? 1 : 2, error, json, dir);
+    // A failing --setup file is a setup error (2), not a failing migration (1).
+    const inSetup = error instanceof TenantkitError && args.setup.some((file) => resolve(file) === resolve(error.object ?? ''));
+    return failure(error instanceof TenantkitError && error.code === 'TENANTKIT_MIGRATION_FAILED' && !inSetup ? 1 : 2, error, json, dir);
   }
   return { code: report.ok ? 0 : 1, stdout: json ? `${JSON.stringify(report)}\n` : render(report), stderr: '' };
 }
