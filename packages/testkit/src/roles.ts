@@ -17,6 +17,12 @@ interface RoleRow {
   comment: string | null;
 }
 
+/** Every role of the cluster, to tell which ones some SQL created. */
+export async function roleNames(session: Session): Promise<Set<string>> {
+  const { rows } = await session.query<{ rolname: string }>('SELECT rolname FROM pg_catalog.pg_roles');
+  return new Set(rows.map((row) => row.rolname));
+}
+
 /** Deterministic per server, so every process of a run can log in as the roles it shares. */
 export function derivePassword(secret: string, role: string): string {
   return createHash('sha256').update(`tenantkit-role\0${secret}\0${role}`).digest('hex').slice(0, 32);

@@ -25,7 +25,6 @@ export interface DbmateDirectoryOptions {
   readonly irreversible?: readonly string[];
 }
 
-/** dbmate's file naming: {version}_{name}.sql, the version being digits (usually a timestamp). */
 /** As dbmate reads a folder: any name that starts with digits (the version) and ends in .sql. */
 const FILE_RE = /^(\d+)[-_.]?(.*)\.sql$/;
 /** golang-migrate's file naming, for telling the two layouts apart. */

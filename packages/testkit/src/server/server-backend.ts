@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { BackendKind, ResolvedRoles } from '../config.js';
 import { InsufficientPrivilegesError, RoleConflictError, ServerUnreachableError, TemplateLockTimeoutError } from '../errors.js';
 import { elapsedMs, formatMs, progress } from '../progress.js';
-import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles } from '../roles.js';
+import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles, roleNames } from '../roles.js';
 import { quoteIdent, quoteLiteral } from '../sql/ident.js';
 import { Mutex } from '../session/identity.js';
 import { connectPg, describeUrl, withCredentials } from '../session/pg-session.js';
@@ -315,9 +315,8 @@ export class ServerBackend implements Backend {
   }
 
   /** Every role on the server now. */
-  async roleNames(): Promise<Set<string>> {
-    const { rows } = await this.#session().query<{ rolname: string }>('SELECT rolname FROM pg_catalog.pg_roles');
-    return new Set(rows.map((row) => row.rolname));
+  roleNames(): Promise<Set<string>> {
+    return roleNames(this.#session());
   }
 
   /**

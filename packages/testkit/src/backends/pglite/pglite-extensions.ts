@@ -1,3 +1,5 @@
+import { PgliteExtensionUnavailableError } from '../../errors.js';
+
 /**
  * Extensions on PGlite: each contrib module is a bundle the instance must be given when it starts,
  * so the kit learns which ones the migrations create and starts every instance of that template
@@ -32,10 +34,14 @@ export async function extensionBundle(name: string): Promise<unknown> {
   return undefined;
 }
 
-/** The `extensions` option for a list of extension names (each one known to be shipped). */
+/** The `extensions` option for a list of extension names; one PGlite does not ship is a named error. */
 export async function extensionsOption(names: readonly string[]): Promise<PgliteExtensions> {
   const option: PgliteExtensions = {};
-  for (const name of names) option[name.replace(/-/g, '_')] = await extensionBundle(name);
+  for (const name of names) {
+    const bundle = await extensionBundle(name);
+    if (bundle === undefined) throw new PgliteExtensionUnavailableError(name, undefined);
+    option[name.replace(/-/g, '_')] = bundle;
+  }
   return option;
 }
 

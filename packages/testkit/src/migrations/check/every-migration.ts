@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { extensionBundle, extensionsCreatedBy } from '../../backends/pglite/pglite-extensions.js';
+import { extensionBundle, extensionsCreatedBy, unavailableExtension } from '../../backends/pglite/pglite-extensions.js';
 import type { KitOptions } from '../../config.js';
 import type { TestDatabase } from '../../database.js';
-import { startKit } from '../../kit.js';
+import { resolveBackendKind, startKit } from '../../kit.js';
 import { ServerBackend } from '../../server/server-backend.js';
 import type { MigrationTarget, Migrator } from '../migrator.js';
-import { type MigrationCheckReport, type MigrationStepReport, checkMigration, runFullCycle } from './stairway.js';
+import type { MigrationInfo } from '../migrator.js';
+import { type MigrationCheckReport, type MigrationStepReport, type StairwayOptions, checkMigration, runFullCycle } from './stairway.js';
 
 /** Where the check runs and as whom: the kit's own options, less what it decides itself. */
 export type CheckEveryMigrationOptions = Omit<KitOptions, 'migrations' | 'schema' | 'isolation' | 'poolSize'> & {
@@ -20,6 +21,10 @@ function targetOf(db: TestDatabase, as: 'owner' | 'admin'): MigrationTarget {
   return { session: identity, role: identity.role, ...(identity.url ? { url: identity.url } : {}) };
 }
 
+function notChecked(migration: MigrationInfo, why: string): MigrationStepReport {
+  return { version: migration.version, name: migration.name, status: 'skip', problems: [`not checked: ${why}`] };
+}
+
 /**
  * Every migration checked on its own: migration N gets a fresh database brought to version N-1,
  * then up, down (back to the same schema and roles), up again. A broken migration does not hide the
@@ -31,13 +36,14 @@ function targetOf(db: TestDatabase, as: 'owner' | 'admin'): MigrationTarget {
 export async function checkEveryMigration(migrator: Migrator, options: CheckEveryMigrationOptions = {}): Promise<MigrationCheckReport> {
   const migrations = await migrator.list();
   const as = options.roles?.migrateAs ?? 'owner';
+  const onPglite = resolveBackendKind(options) === 'pglite';
   // On PGlite, the extensions a migration creates must be loaded when each instance starts.
-  const extensions = await shippedExtensions(migrations.flatMap((migration) => (migration.upFile ? [migration.upFile] : [])));
+  const extensions = onPglite ? await shippedExtensions(migrations.flatMap((migration) => (migration.upFile ? [migration.upFile] : []))) : [];
   const pglite = { extensions: [...new Set([...(options.pglite?.extensions ?? []), ...extensions])] };
   const kit = await startKit({ ...options, pglite, schema: EMPTY_DATABASE, isolation: 'database', poolSize: 0 });
   const server = kit.backend instanceof ServerBackend ? kit.backend : undefined;
   const baseline = server ? await server.roleNames() : undefined;
-  const stairway = { inspect: undefined as never, target: undefined as never, ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}) };
+  const stepOptions = (db: TestDatabase): StairwayOptions => ({ inspect: db.admin, target: targetOf(db, as), ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}) });
   let error: MigrationCheckReport['error'] = null;
   const steps: MigrationStepReport[] = [];
   /** Runs fn on a fresh database, then lets go of it and of the roles made in it. */
@@ -58,32 +64,32 @@ export async function checkEveryMigration(migrator: Migrator, options: CheckEver
     for (const [index, migration] of migrations.entries()) {
       const previous = index === 0 ? undefined : migrations[index - 1]!.version;
       if (unreachable) {
-        steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: [`not checked: ${unreachable}`] });
+        steps.push(notChecked(migration, unreachable));
         continue;
       }
       const step = await onFreshDatabase(async (db) => {
-        const target = targetOf(db, as);
+        const at = stepOptions(db);
         if (previous !== undefined) {
           try {
-            await migrator.up(target, previous);
+            await migrator.up(at.target, previous);
           } catch (caught) {
             return { reached: caught };
           }
         }
-        return { checked: await checkMigration(migrator, migration, previous, { ...stairway, inspect: db.admin, target }) };
+        return { checked: await checkMigration(migrator, migration, previous, at) };
       });
       if ('reached' in step) {
         // Already reported as its own step's failure; later migrations cannot be reached either.
         unreachable = `version ${previous} cannot be reached: ${step.reached instanceof Error ? step.reached.message.split('\n')[0] : String(step.reached)}`;
-        steps.push({ version: migration.version, name: migration.name, status: 'skip', problems: [`not checked: ${unreachable}`] });
+        steps.push(notChecked(migration, unreachable));
         continue;
       }
       error ??= step.checked.error;
-      steps.push(kit.backend.kind === 'pglite' ? withExtensionHint(step.checked.report) : step.checked.report);
+      steps.push(onPglite ? withExtensionHint(step.checked.report) : step.checked.report);
     }
     let ok = steps.every((entry) => entry.status !== 'fail') && !unreachable;
     if (ok && migrations.every((migration) => migration.reversible)) {
-      const problems = await onFreshDatabase((db) => runFullCycle(migrator, { ...stairway, inspect: db.admin, target: targetOf(db, as) }));
+      const problems = await onFreshDatabase((db) => runFullCycle(migrator, stepOptions(db)));
       if (problems.length > 0) {
         ok = false;
         steps.push({ version: 'cycle', name: 'base -> head -> base -> head', status: 'fail', problems });
@@ -109,7 +115,7 @@ async function shippedExtensions(files: readonly string[]): Promise<string[]> {
 
 /** On PGlite, a missing extension is the backend's limit, not the migration's defect: say so. */
 function withExtensionHint(report: MigrationStepReport): MigrationStepReport {
-  const missing = report.problems.map((problem) => /extension "([^"]+)" is not available/.exec(problem)?.[1]).find(Boolean);
+  const missing = report.problems.map(unavailableExtension).find(Boolean);
   if (!missing) return report;
   return { ...report, problems: [...report.problems, `PGlite does not ship the extension "${missing}": check these migrations on a real server (--backend native, backend: 'native') with the extension installed.`] };
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { MigrationFailedError } from '../../errors.js';
 import { findBackfillTraps } from './backfill-trap.js';
 import type { Session } from '../../queryable.js';
+import { roleNames } from '../../roles.js';
 import { type SchemaSnapshot, diffSnapshots, formatDiff, isEmpty, snapshotSchema } from '../../snapshot/index.js';
 import type { MigrationInfo, MigrationTarget, Migrator } from '../migrator.js';
 
@@ -57,12 +58,6 @@ export function createStairway(migrator: Migrator, options: StairwayOptions): St
       return checked.report;
     },
   };
-}
-
-/** Roles of the cluster, to tell which ones a migration created. */
-async function roleNames(session: Session): Promise<Set<string>> {
-  const { rows } = await session.query<{ rolname: string }>(`SELECT rolname FROM pg_catalog.pg_roles`);
-  return new Set(rows.map((row) => row.rolname));
 }
 
 /**
