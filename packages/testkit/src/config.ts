@@ -57,6 +57,12 @@ export interface PgliteBackendSettings {
    * here the ones created later, by code under test or by migrations run in a test.
    */
   readonly extensions?: readonly string[];
+  /**
+   * Size cap of the snapshot cache in MB (default TENANTKIT_CACHE_MAX_MB, else 256): after a new
+   * snapshot is written, the least recently used ones are removed until the cache fits, except those
+   * this process uses and any used in the last ten minutes.
+   */
+  readonly cacheMaxMb?: number;
 }
 
 export interface KitOptions {
@@ -87,7 +93,10 @@ export interface KitOptions {
   readonly poolSize?: number;
   /** Keep a failing test's database and print its URL (server backends). Default false. */
   readonly keepFailed?: boolean;
-  /** Where PGlite snapshots are cached. Default node_modules/.cache/tenantkit. */
+  /**
+   * Where PGlite snapshots are cached. Default TENANTKIT_CACHE_DIR, else node_modules/.cache/tenantkit
+   * of the nearest project, else $XDG_CACHE_HOME/tenantkit (~/.cache/tenantkit).
+   */
   readonly cacheDir?: string;
   /** How long to wait for another process building the same template. Default 120 s. */
   readonly templateLockTimeoutMs?: number;

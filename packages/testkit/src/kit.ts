@@ -92,7 +92,11 @@ export function resolveMigrator(options: KitOptions): Migrator {
 
 async function startBackend(kind: BackendKind, options: KitOptions, roles: ResolvedRoles): Promise<Backend> {
   if (kind === 'pglite') {
-    return new PgliteBackend({ ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}), ...(options.pglite?.extensions ? { extensions: options.pglite.extensions } : {}) }).start();
+    return new PgliteBackend({
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.pglite?.extensions ? { extensions: options.pglite.extensions } : {}),
+      ...(options.pglite?.cacheMaxMb !== undefined ? { cacheMaxMb: options.pglite.cacheMaxMb } : {}),
+    }).start();
   }
   const shared = process.env[SHARED_SERVER_ENV];
   let endpoint: ServerEndpoint;

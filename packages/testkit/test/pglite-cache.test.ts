@@ -1,9 +1,14 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { defaultCacheDir } from '../src/backends/pglite/pglite-config.js';
+import { cacheMaxBytes } from '../src/backends/pglite/snapshot-cache.js';
 import { startKit } from '../src/kit.js';
 import { KIT_MIGRATIONS } from './helpers.js';
+
+const KIT_PROJECT = fileURLToPath(new URL('..', import.meta.url));
 
 describe('the PGlite snapshot cache', () => {
   const dirs: string[] = [];
@@ -51,5 +56,74 @@ describe('the PGlite snapshot cache', () => {
     } finally {
       delete process.env.TENANTKIT_BACKEND;
     }
+  });
+});
+
+describe('cache hygiene', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  const DAY = 24 * 60 * 60 * 1000;
+
+  async function plant(dir: string, name: string, ageMs: number): Promise<void> {
+    await writeFile(join(dir, name), Buffer.alloc(1024 * 1024));
+    await writeFile(join(dir, `${name}.json`), '{"extensions":[]}');
+    const when = new Date(Date.now() - ageMs);
+    await utimes(join(dir, name), when, when);
+  }
+
+  test('a new snapshot evicts the least recently used ones over the cap, never the current or a recent one', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tenantkit-cache-'));
+    dirs.push(cacheDir);
+    await plant(cacheDir, 'pglite-0.0.1-aaaaaaaaaaaaaaaa.tar', 3 * DAY);
+    await plant(cacheDir, 'pglite-0.0.1-bbbbbbbbbbbbbbbb.tar', 2 * DAY);
+    // Used a minute ago: perhaps by a run going on beside this one.
+    await plant(cacheDir, 'pglite-0.0.1-cccccccccccccccc.tar', 60_000);
+    await writeFile(join(cacheDir, 'notes.txt'), 'not the kit');
+    const kit = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir, pglite: { cacheMaxMb: 1 } });
+    await kit.stop();
+    const left = await readdir(cacheDir);
+    expect(left).not.toContain('pglite-0.0.1-aaaaaaaaaaaaaaaa.tar');
+    expect(left).not.toContain('pglite-0.0.1-aaaaaaaaaaaaaaaa.tar.json');
+    expect(left).not.toContain('pglite-0.0.1-bbbbbbbbbbbbbbbb.tar');
+    expect(left).toEqual(expect.arrayContaining(['pglite-0.0.1-cccccccccccccccc.tar', 'notes.txt']));
+    // The snapshot just built (over the cap on its own) and the base it was built from stay.
+    expect(left.filter((name) => /^pglite-\d+\.\d+\.\d+-(base-)?[0-9a-f]{12,16}\.tar$/.test(name) && !name.startsWith('pglite-0.0.1'))).toHaveLength(2);
+  });
+
+  test('a cache hit marks the snapshot as used now', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tenantkit-cache-'));
+    dirs.push(cacheDir);
+    await (await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir })).stop();
+    const snapshot = (await readdir(cacheDir)).find((name) => /-[0-9a-f]{16}\.tar$/.test(name))!;
+    const old = new Date(Date.now() - DAY);
+    await utimes(join(cacheDir, snapshot), old, old);
+    const kit = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir });
+    await kit.stop();
+    expect(kit.template.built).toBe(false);
+    expect(Date.now() - (await stat(join(cacheDir, snapshot))).mtimeMs).toBeLessThan(60_000);
+  });
+
+  test('outside any project the cache is the user cache directory', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'tenantkit-no-project-'));
+    dirs.push(outside);
+    expect(defaultCacheDir(outside, { XDG_CACHE_HOME: '/var/cache/someone' })).toBe('/var/cache/someone/tenantkit');
+    expect(defaultCacheDir(outside, {})).toBe(join(homedir(), '.cache', 'tenantkit'));
+    // A relative XDG_CACHE_HOME is invalid by the specification and ignored.
+    expect(defaultCacheDir(outside, { XDG_CACHE_HOME: 'relative' })).toBe(join(homedir(), '.cache', 'tenantkit'));
+    expect(defaultCacheDir(KIT_PROJECT)).toMatch(/node_modules\/\.cache\/tenantkit$/);
+  });
+
+  test('a cap that is not a size is a named error', () => {
+    process.env.TENANTKIT_CACHE_MAX_MB = 'lots';
+    try {
+      expect(() => cacheMaxBytes(undefined)).toThrow(expect.objectContaining({ code: 'TENANTKIT_INVALID_OPTION', message: expect.stringContaining('TENANTKIT_CACHE_MAX_MB') }));
+    } finally {
+      delete process.env.TENANTKIT_CACHE_MAX_MB;
+    }
+    expect(cacheMaxBytes(0)).toBe(0);
+    expect(() => cacheMaxBytes(-1)).toThrow(/pglite\.cacheMaxMb/);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ResolvedRoles } from '../../config.js';
 import { CacheCorruptError, PgliteExtensionUnavailableError } from '../../errors.js';
 import { importPeer } from '../../peer.js';
@@ -12,6 +12,7 @@ import { Identities } from '../../session/identities.js';
 import type { Backend, BackendCapabilities, OpenSession, PhysicalDatabase, PreparedTemplate, TemplateSpec } from '../backend.js';
 import { PGLITE_SESSION_USER, defaultCacheDir, pgliteVersion } from './pglite-config.js';
 import { type PgliteExtensions, extensionBundle, extensionsOption, unavailableExtension } from './pglite-extensions.js';
+import { cacheMaxBytes, evictSnapshots, touchSnapshot } from './snapshot-cache.js';
 
 /** The part of PGlite the kit uses, typed structurally so the package stays an optional peer. */
 interface PGliteInstance {
@@ -27,6 +28,8 @@ interface PGliteModule {
 
 export interface PgliteBackendOptions {
   readonly cacheDir?: string;
+  /** Size cap of the snapshot cache in MB (default TENANTKIT_CACHE_MAX_MB, else 256). */
+  readonly cacheMaxMb?: number;
   /** Extensions every instance starts with (KitOptions.pglite.extensions). */
   readonly extensions?: readonly string[];
 }
@@ -74,9 +77,13 @@ export class PgliteBackend implements Backend {
   readonly #spare = new Map<string, PGliteInstance>();
   /** Extensions every instance starts with, besides its template's. */
   readonly #always: readonly string[];
+  readonly #cacheMaxBytes: number;
+  /** Cache files this process reads or wrote: never evicted by it. */
+  readonly #inUse = new Set<string>();
 
   constructor(options: PgliteBackendOptions = {}) {
     this.#always = options.extensions ?? [];
+    this.#cacheMaxBytes = cacheMaxBytes(options.cacheMaxMb);
     this.#cacheDir = options.cacheDir ?? process.env.TENANTKIT_CACHE_DIR ?? defaultCacheDir();
   }
 
@@ -109,7 +116,9 @@ export class PgliteBackend implements Backend {
     const file = this.#snapshotFile(spec.key);
     const name = `pglite:${spec.key}`;
     const cached = await readFile(file).catch(() => undefined);
+    this.#inUse.add(basename(file));
     if (cached) {
+      await touchSnapshot(file);
       const snapshot = new Blob([cached]);
       try {
         // A snapshot that does not load is rebuilt rather than failing the run.
@@ -156,6 +165,7 @@ export class PgliteBackend implements Backend {
     const bytes = new Uint8Array(await dump.arrayBuffer());
     await writeAtomically(this.#cacheDir, `${file}.json`, new TextEncoder().encode(JSON.stringify({ extensions })));
     await writeAtomically(this.#cacheDir, file, bytes);
+    await evictSnapshots(this.#cacheDir, this.#inUse, this.#cacheMaxBytes);
     this.#snapshots.set(spec.key, new Blob([bytes]));
     this.#extensions.set(spec.key, extensions);
     const ms = elapsedMs(startedAt);
@@ -170,8 +180,12 @@ export class PgliteBackend implements Backend {
   async #baseSnapshot(roles: ResolvedRoles): Promise<Blob> {
     const key = createHash('sha256').update(JSON.stringify(['base-2', roles.owner, roles.app])).digest('hex').slice(0, 12);
     const file = join(this.#cacheDir, `pglite-${this.#version}-base-${key}.tar`);
+    this.#inUse.add(basename(file));
     const cached = await readFile(file).catch(() => undefined);
-    if (cached) return new Blob([cached]);
+    if (cached) {
+      await touchSnapshot(file);
+      return new Blob([cached]);
+    }
     const instance = await this.#newInstance();
     try {
       await prepareRoles(sessionOf(instance), roles);

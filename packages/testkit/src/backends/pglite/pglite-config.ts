@@ -1,21 +1,27 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 
 /** The session user of every PGlite instance: always a superuser. */
 export const PGLITE_SESSION_USER = 'postgres';
 
-/** node_modules/.cache/tenantkit nearest to the working directory, else the OS temp dir. */
-export function defaultCacheDir(cwd = process.cwd()): string {
+/**
+ * node_modules/.cache/tenantkit nearest to the working directory; outside any project (the CLI run
+ * from anywhere) the user's cache directory: $XDG_CACHE_HOME/tenantkit, else ~/.cache/tenantkit.
+ */
+export function defaultCacheDir(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
   let dir = resolve(cwd);
   for (;;) {
     if (existsSync(join(dir, 'node_modules'))) return join(dir, 'node_modules', '.cache', 'tenantkit');
     const parent = dirname(dir);
-    if (parent === dir) return join(tmpdir(), 'tenantkit-cache');
+    if (parent === dir) break;
     dir = parent;
   }
+  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'tenantkit');
+  const home = homedir();
+  return home ? join(home, '.cache', 'tenantkit') : join(tmpdir(), 'tenantkit-cache');
 }
 
 /** The installed PGlite's version: a snapshot made by one version is not loaded by another. */
