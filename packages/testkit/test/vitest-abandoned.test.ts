@@ -28,7 +28,7 @@ test('a released database refuses every identity, so nothing reaches a session a
   await using kit = await startKit({ backend: 'pglite', schema: 'CREATE TABLE marks (test text);' });
   const db = await kit.acquire();
   await db.release();
-  for (const attempt of [
+  for (const attempt of <Array<() => Promise<unknown>>>[
     () => db.query('SELECT 1'),
     () => db.app.query('SELECT 1'),
     () => db.owner.exec('SELECT 1'),

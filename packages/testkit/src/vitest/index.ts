@@ -2,9 +2,7 @@ import { test as baseTest } from 'vitest';
 import type { KitOptions } from '../config.js';
 import type { TestDatabase } from '../database.js';
 import { DatabaseReleasedError } from '../errors.js';
-import { type Kit, SHARED_SERVER_ENV, resolveBackendKind, startKit } from '../kit.js';
-import { nativeEndpoint } from '../backends/native/native-backend.js';
-import { containerEndpoint } from '../backends/container/container-backend.js';
+import { type Kit, startKit } from '../kit.js';
 
 export interface TenantkitTestContext {
   /** A migrated database for this test: `db.app` is what the application would be. */
@@ -60,37 +58,5 @@ export function createTest(options: KitOptions) {
   });
 }
 
-/**
- * For vitest's `globalSetup`: starts the server once for the run (native, container) and builds the
- * template or PGlite snapshot once, before any worker starts; workers then only clone or restore.
- *
- *   // vitest.setup.ts
- *   export default globalSetup(kitOptions)
- */
-export function globalSetup(options: KitOptions): () => Promise<() => Promise<void>> {
-  return async () => {
-    const kind = resolveBackendKind(options);
-    const endpoint =
-      kind === 'native'
-        ? await nativeEndpoint(options.native)
-        : kind === 'container'
-          ? await containerEndpoint(options.image ? { image: options.image } : {})
-          : undefined;
-    if (endpoint) process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind, adminUrl: endpoint.adminUrl });
-    try {
-      const kit = await startKit(options);
-      await kit.stop();
-    } catch (error) {
-      await endpoint?.stop();
-      throw error;
-    }
-    return async () => {
-      if (endpoint) {
-        delete process.env[SHARED_SERVER_ENV];
-        await endpoint.stop();
-      }
-    };
-  };
-}
-
+export { globalSetup, tenantkit } from './config.js';
 export { type MigrationSuiteOptions, describeMigrations, schemaMatchers } from './migrations.js';

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { Kysely as KyselyInstance } from 'kysely';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
@@ -16,10 +15,14 @@ interface QuietablePool {
   on(event: 'error', listener: () => void): unknown;
 }
 
-/** One kysely migration: `up`, and `down` when it can be reverted. */
+/**
+ * One kysely migration: `up`, and `down` when it can be reverted. Method parameters are compared
+ * both ways, so migrations written `up(db: Kysely<any>)` fit without kysely's types in this package's
+ * declarations (kysely is an optional peer).
+ */
 export interface KyselyMigrationLike {
-  up(db: KyselyInstance<any>): Promise<void>;
-  down?(db: KyselyInstance<any>): Promise<void>;
+  up(db: unknown): Promise<void>;
+  down?(db: unknown): Promise<void>;
 }
 
 /** kysely's FileMigrationProvider (or any MigrationProvider), or the migrations as an object keyed by name. */
