@@ -39,6 +39,7 @@ export { type CheckEveryMigrationOptions, checkEveryMigration } from './migratio
 export { findBackfillTraps } from './migrations/check/backfill-trap.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
+export { type UpOnlyOptions, type UpOnlyStep, upOnlyMigrations } from './migrations/up-only.js';
 export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';
 export { type CommandMigration, type CommandMigratorOptions, commandMigrator } from './migrations/command.js';
 export { type DrizzleMigratorOptions, drizzleMigrator } from './migrations/adapters/drizzle/drizzle-migrator.js';

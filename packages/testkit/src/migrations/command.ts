@@ -27,6 +27,17 @@ export interface CommandMigratorOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Files whose content keys the template besides the migrations' own (configuration, env.py). */
   readonly hashFiles?: readonly string[];
+  /**
+   * The version the target database is at, as the tool records it (e.g. alembic_version), or null at
+   * base. Without it, the kit remembers what it applied to each database itself.
+   */
+  readonly current?: (target: MigrationTarget) => Promise<string | null>;
+  /** Environment variables set to the target's URL besides DATABASE_URL (what the project's config reads). */
+  readonly urlEnv?: readonly string[];
+}
+
+function lastLine(output: string): string {
+  return output.trim().split('\n').map((line) => line.trim()).filter((line) => line !== '').at(-1) ?? '(no output)';
 }
 
 interface CommandResult {
@@ -67,7 +78,15 @@ export function commandMigrator(options: CommandMigratorOptions): Migrator {
     if (index < 0) throw new InvalidOptionError('to', `${options.source} has no migration "${version}"; known: ${list.map((m) => m.version).join(', ')}.`);
     return index;
   };
-  let applied = -1;
+  /** What the kit applied to each database (by URL), when the tool's own record is not read. */
+  const remembered = new Map<string, number>();
+  const appliedIn = async (target: MigrationTarget): Promise<number> => {
+    if (options.current) {
+      const version = await options.current(target);
+      return version === null ? -1 : position(version);
+    }
+    return remembered.get(target.url ?? '') ?? -1;
+  };
   const execute = async (target: MigrationTarget, argv: readonly string[], migration: MigrationInfo, direction: 'up' | 'down'): Promise<void> => {
     if (!target.url) {
       throw new InvalidOptionError(
@@ -75,13 +94,15 @@ export function commandMigrator(options: CommandMigratorOptions): Migrator {
         `the command adapter (${options.source}) needs a database reachable by URL: use backend "native", "url" or "container".`,
       );
     }
-    const result = await runCommand(argv, options.cwd, { ...process.env, ...options.env, DATABASE_URL: target.url });
+    const urls = Object.fromEntries(['DATABASE_URL', ...(options.urlEnv ?? [])].map((name) => [name, target.url!]));
+    const result = await runCommand(argv, options.cwd, { ...process.env, ...options.env, ...urls });
     if (result.code !== 0) {
       throw new MigrationFailedError({
         migration: `${migration.version}_${migration.name}`,
         direction,
         role: target.role,
-        cause: new Error(`${argv.join(' ')} exited with ${result.code}:\n${result.output.trim().split('\n').slice(-15).join('\n')}`),
+        // The tool's last line (its error, for Python a traceback's last line) leads: reports keep the first line.
+        cause: new Error(`${argv.join(' ')} exited with ${result.code}: ${lastLine(result.output)}\n${result.output.trim().split('\n').slice(-15).join('\n')}`),
       });
     }
   };
@@ -100,17 +121,18 @@ export function commandMigrator(options: CommandMigratorOptions): Migrator {
     async list() {
       return list;
     },
-    async current() {
+    async current(target) {
+      const applied = await appliedIn(target);
       return applied < 0 ? null : list[applied]!.version;
     },
     async up(target, to) {
       const last = to === undefined ? list.length - 1 : position(to);
       const steps: AppliedStep[] = [];
-      for (let index = applied + 1; index <= last; index++) {
+      for (let index = (await appliedIn(target)) + 1; index <= last; index++) {
         const migration = list[index]!;
         const startedAt = performance.now();
         await execute(target, options.up(migration.version), migration, 'up');
-        applied = index;
+        remembered.set(target.url ?? '', index);
         steps.push({ version: migration.version, name: migration.name, direction: 'up', ms: performance.now() - startedAt });
       }
       return steps;
@@ -118,12 +140,12 @@ export function commandMigrator(options: CommandMigratorOptions): Migrator {
     async down(target, to) {
       const keep = to === undefined ? -1 : position(to);
       const steps: AppliedStep[] = [];
-      for (let index = applied; index > keep; index--) {
+      for (let index = await appliedIn(target); index > keep; index--) {
         const migration = list[index]!;
         if (!migration.reversible) throw new InvalidOptionError('down', `${options.source}: migration ${migration.version} ${migration.name} is irreversible.`);
         const startedAt = performance.now();
         await execute(target, options.down(index > 0 ? list[index - 1]!.version : undefined), migration, 'down');
-        applied = index - 1;
+        remembered.set(target.url ?? '', index - 1);
         steps.push({ version: migration.version, name: migration.name, direction: 'down', ms: performance.now() - startedAt });
       }
       return steps;

@@ -109,10 +109,14 @@ export const schemaMatchers = {
 
 expect.extend(schemaMatchers);
 
-// The type parameters repeat vitest 5's own declaration, as an augmentation must.
-declare module 'vitest' {
-  interface Matchers<R extends void | Promise<void> = void | Promise<void>, T = unknown> {
-    /** The database's schema equals the committed snapshot file (written when missing, outside CI). */
-    toMatchSchemaSnapshot(file: string | URL): Promise<void>;
+// vitest's Matchers and Assertion interfaces changed their type parameters between majors (3.2 and 4:
+// <T>; 5: <R, T>), and an augmentation must repeat them exactly. Every version maps the members of
+// Chai.Assertion onto its expect(), so the matchers are declared there, valid for each of them.
+declare global {
+  namespace Chai {
+    interface Assertion {
+      /** The database's schema equals the committed snapshot file (written when missing, outside CI). */
+      toMatchSchemaSnapshot(file: string | URL): Promise<void>;
+    }
   }
 }

@@ -103,7 +103,7 @@ export async function checkMigration(
     return done('fail', true);
   }
   if (!migration.reversible) {
-    problems.push('irreversible: no down step, so up -> down -> up is not checked');
+    problems.push('irreversible: its up applies on the state before it; with no down step, up -> down -> up is not checked');
     return done('skip', true);
   }
   const down = () => (previous === undefined ? migrator.down(options.target) : migrator.down(options.target, previous));
