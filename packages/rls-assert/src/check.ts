@@ -13,10 +13,14 @@ import { notApplicable } from './outcome.js';
 import { type ProbeTable, probeTable } from './probes.js';
 import type { CheckResult, Finding, IsolationReport, ReportSetup, TableReport, TableStatus } from './types.js';
 
-export const DEFAULT_TENANT_COLUMNS = ['tenant_id', 'account_id', 'organization_id', 'org_id', 'workspace_id', 'team_id'] as const;
+// snake_case as SQL is usually written, camelCase as Prisma and drizzle write it ("tenantId").
+export const DEFAULT_TENANT_COLUMNS = [
+  'tenant_id', 'account_id', 'organization_id', 'org_id', 'workspace_id', 'team_id',
+  'tenantId', 'accountId', 'organizationId', 'orgId', 'workspaceId', 'teamId',
+] as const;
 
 export interface CheckIsolationOptions {
-  /** Tenant column names (default: tenant_id, account_id, organization_id, org_id, workspace_id, team_id). */
+  /** Tenant column names (default: tenant_id, account_id, organization_id, org_id, workspace_id, team_id and their camelCase forms). */
   readonly tenantColumns?: readonly string[];
   /** The setting policies read (default: detected from the policies' current_setting(...) calls). */
   readonly tenantSetting?: string;
@@ -115,6 +119,9 @@ async function resolveContext(db: TestDatabase, catalog: Catalog, options: Check
   }
   const detected = await detectTenantSetting(db);
   if (detected) return contextFor(detected);
+  // No policy at all: no tenant context can change what a query sees. The probes run with a setting
+  // nothing reads, and each tenant table fails (or is not proven) on what they show.
+  if (catalog.policies.length === 0) return gucContext('app.tenant_id');
   throw new TenantContextError(
     'policies',
     'No current_setting(...) call was found in the row level security policies, so the kit cannot tell how a tenant is chosen.',

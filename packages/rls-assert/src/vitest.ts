@@ -44,7 +44,7 @@ export const rlsMatchers = {
       message: () =>
         found.length === 0
           ? 'expected RLS findings, found none'
-          : `expected no RLS findings of severity ${options.severity ?? 'warning'} or worse, found ${found.length}:\n${found.map((finding) => `  ${finding.severity} ${finding.code} ${finding.object}: ${finding.message}`).join('\n')}`,
+          : `expected no RLS findings of severity ${options.severity ?? 'warning'} or worse, found ${found.length}:\n${found.map((finding) => `  ${finding.severity} ${finding.code} ${finding.object}: ${finding.message}\n    fix: ${finding.hint}`).join('\n')}`,
       actual: found.map((finding) => `${finding.code} ${finding.object}`),
       expected: [],
     };
@@ -53,12 +53,16 @@ export const rlsMatchers = {
 
 expect.extend(rlsMatchers);
 
-// The type parameters repeat vitest 5's own declaration, as an augmentation must.
-declare module 'vitest' {
-  interface Matchers<R extends void | Promise<void> = void | Promise<void>, T = unknown> {
-    /** Proves, table by table as the app role, that no tenant can read or change another's rows. */
-    toBeIsolated(options?: CheckIsolationOptions): Promise<void>;
-    /** No static RLS finding at `severity` (default warning) or worse. */
-    toHaveNoRlsFindings(options?: CheckIsolationOptions & { severity?: Severity }): Promise<void>;
+// vitest's Matchers and Assertion interfaces changed their type parameters between majors (3.2 and 4:
+// <T>; 5: <R, T>), and an augmentation must repeat them exactly. Every version maps the members of
+// Chai.Assertion onto its expect(), so the matchers are declared there, valid for each of them.
+declare global {
+  namespace Chai {
+    interface Assertion {
+      /** Proves, table by table as the app role, that no tenant can read or change another's rows. */
+      toBeIsolated(options?: CheckIsolationOptions): Promise<void>;
+      /** No static RLS finding at `severity` (default warning) or worse. */
+      toHaveNoRlsFindings(options?: CheckIsolationOptions & { severity?: Severity }): Promise<void>;
+    }
   }
 }

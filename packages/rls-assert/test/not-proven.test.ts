@@ -70,6 +70,14 @@ describe.each(['pglite', 'native'] as BackendKind[])('nothing vacuous on %s', (b
     expect(cells(report, 'public.boards')['read-foreign']).toBe('fail');
   });
 
+  test('a schema with no policy at all needs no tenant context: its tenant tables fail', async () => {
+    await using db = await open(`CREATE TABLE notes (id int PRIMARY KEY, tenant_id uuid NOT NULL, body text);\n${'GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO tk_app;'}`);
+    const report = await checkIsolation(db, { seed: 2 });
+    expect(report.ok).toBe(false);
+    expect(report.tables.find((table) => table.table === 'public.notes')?.status).toBe('failed');
+    expect(cells(report, 'public.notes')['read-foreign']).toBe('fail');
+  });
+
   test('the correct schema with the grants is proven, every cell pass or n/a', async () => {
     await using db = await open(`${WORKSPACES} ${GRANTS}`);
     const report = await checkIsolation(db, { seed: 2 });
