@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { auditCommand } from './commands/audit.js';
+import { initCommand } from './commands/init.js';
 import { migrationsCommand } from './commands/migrations.js';
 import { seedCommand } from './commands/seed.js';
 
@@ -13,6 +14,7 @@ const COMMANDS = [
   ['audit', 'prove cross-tenant isolation and audit the catalog for RLS holes'],
   ['seed', 'seed a database with deterministic multi-tenant data'],
   ['migrations check', 'run every migration up, down and up again'],
+  ['init', 'write the vitest config, kit file and a first isolation spec for this project'],
 ] as const;
 
 function version(): string {
@@ -43,5 +45,6 @@ export async function runCli(argv: readonly string[]): Promise<CliResult> {
   if (command === 'seed') return seedCommand(argv.slice(1));
   if (command === 'audit') return auditCommand(argv.slice(1));
   if (command === 'migrations') return migrationsCommand(argv.slice(1));
+  if (command === 'init') return initCommand(argv.slice(1));
   return { code: 2, stdout: '', stderr: `tenantkit: unknown command "${command}".\n\n${usage()}\n` };
 }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
   BACKEND_KINDS,
   type BackendKind,
@@ -9,24 +10,28 @@ import {
   type TestDatabase,
   TenantkitError,
   dbmateDirectory,
-  detectMigrationsFormat,
   isLoopbackHost,
   openConnection,
   sqlDirectory,
   startKit,
+  upOnlyMigrations,
 } from '@tenantkit/testkit';
+import { type AlembicArgs, alembicMigrator } from './alembic.js';
+import { LAYOUTS, type Layout, detectLayout, isUpOnly, upOnlySteps } from './layouts.js';
 import { UsageError } from './usage.js';
 
 /** Where a command's database comes from: SQL files or migrations on a disposable database, or a URL. */
 export interface SourceArgs {
   readonly sql: readonly string[];
   readonly migrations: string | undefined;
+  /** An Alembic project (--alembic alembic.ini), driven through Alembic itself. */
+  readonly alembic: AlembicArgs | undefined;
   readonly url: string | undefined;
   /** Run as the admin before the schema or migrations. */
   readonly setup: readonly string[];
   readonly migrateAs: 'owner' | 'admin';
-  /** golang-migrate | dbmate; detected from the files when not given. */
-  readonly format: 'golang-migrate' | 'dbmate' | undefined;
+  /** The folder's layout; detected from the files when not given. */
+  readonly format: Layout | undefined;
   /** Versions declared irreversible. */
   readonly irreversible: readonly string[];
   readonly backend: string | undefined;
@@ -35,9 +40,16 @@ export interface SourceArgs {
 
 /** What every command's usage says about where the database comes from (one text, three commands). */
 export const SOURCE_USAGE = `  --sql FILE...          schema files, applied in order
-  --migrations DIR       a migrations folder: golang-migrate (NNN_name.up.sql / .down.sql) or dbmate
-                         (digits then anything .sql, with -- migrate:up / -- migrate:down sections)
-  --format NAME          golang-migrate | dbmate (default: detected from the files)
+  --migrations DIR       a migrations folder: golang-migrate (NNN_name.up.sql / .down.sql), dbmate
+                         (digits then anything .sql, with -- migrate:up / -- migrate:down sections),
+                         or up only: Prisma Migrate (<ts>_<name>/migration.sql), drizzle-kit (journal
+                         order), Supabase (supabase/migrations/<ts>_<name>.sql)
+  --format NAME          golang-migrate | dbmate | prisma | drizzle | supabase (default: detected)
+  --alembic FILE         an Alembic project's alembic.ini: revisions listed and applied by Alembic
+                         itself (upgrade / downgrade) on a server (default --backend native)
+  --python CMD           the Python that has Alembic (default python3; a virtualenv's bin/python)
+  --alembic-url-env NAME the variable the project's env.py reads the database URL from, besides
+                         DATABASE_URL (repeatable)
   --setup FILE           SQL run as the admin before the schema or migrations (repeatable): what the
                          project expects to exist already (a login role its README has you create,
                          extensions, grants)
@@ -63,6 +75,9 @@ export interface OpenedSource {
 export const SOURCE_OPTIONS = {
   sql: { type: 'string', multiple: true },
   migrations: { type: 'string' },
+  alembic: { type: 'string' },
+  python: { type: 'string' },
+  'alembic-url-env': { type: 'string', multiple: true },
   url: { type: 'string' },
   setup: { type: 'string', multiple: true },
   'migrate-as': { type: 'string' },
@@ -89,6 +104,9 @@ export function sourceArgs(
   values: {
     sql?: string[];
     migrations?: string;
+    alembic?: string;
+    python?: string;
+    'alembic-url-env'?: string[];
     url?: string;
     setup?: string[];
     'migrate-as'?: string;
@@ -103,17 +121,21 @@ export function sourceArgs(
   const migrateAs = values['migrate-as'] ?? 'owner';
   if (migrateAs !== 'owner' && migrateAs !== 'admin') throw new UsageError(`unknown --migrate-as "${migrateAs}": use owner or admin`);
   const format = values.format === 'sql-files' ? 'golang-migrate' : values.format;
-  if (format !== undefined && format !== 'golang-migrate' && format !== 'dbmate') throw new UsageError(`unknown --format "${values.format}": use golang-migrate or dbmate`);
+  if (format !== undefined && !(LAYOUTS as readonly string[]).includes(format)) throw new UsageError(`unknown --format "${values.format}": use ${LAYOUTS.join(', ')}`);
   const irreversible = values.irreversible ?? [];
   const notVersion = irreversible.find((entry) => !/^\d+$/.test(entry));
   if (notVersion !== undefined) throw new UsageError(`--irreversible takes a migration version (digits), got "${notVersion}"`);
+  if (values.alembic === undefined && (values.python !== undefined || values['alembic-url-env'] !== undefined)) throw new UsageError('--python and --alembic-url-env apply to --alembic');
+  const badEnv = (values['alembic-url-env'] ?? []).find((name) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name));
+  if (badEnv !== undefined) throw new UsageError(`--alembic-url-env "${badEnv}" is not an environment variable name`);
   return {
     sql: [...(values.sql ?? []), ...positionals],
     migrations: values.migrations,
+    alembic: values.alembic === undefined ? undefined : { ini: resolve(values.alembic), python: values.python ?? 'python3', urlEnv: values['alembic-url-env'] ?? [] },
     url: values.url,
     setup: values.setup ?? [],
     migrateAs,
-    format,
+    format: format as Layout | undefined,
     irreversible,
     backend: values.backend,
     allowRemote: Boolean(values['allow-remote']),
@@ -121,15 +143,21 @@ export function sourceArgs(
 }
 
 /**
- * The migrator for --migrations DIR in the format given or detected; every --irreversible version
- * must name one of its migrations.
+ * The migrator for --migrations DIR in the layout given or detected; every --irreversible version
+ * must name one of its migrations. An up-only layout is its migrations in the order its tool applies
+ * them, each an irreversible step.
  */
 export async function migratorFor(args: SourceArgs): Promise<Migrator | undefined> {
+  if (args.alembic) return alembicMigrator(args.alembic);
   const dir = args.migrations;
   if (dir === undefined) return undefined;
-  const format = args.format ?? ((await detectMigrationsFormat(dir)) === 'dbmate' ? 'dbmate' : 'golang-migrate');
+  const layout = args.format ?? (await detectLayout(dir));
+  if (isUpOnly(layout)) {
+    if (args.irreversible.length > 0) throw new UsageError(`--irreversible does not apply to a ${layout} folder: every migration in it is up only`);
+    return upOnlyMigrations(await upOnlySteps(dir, layout), { kind: layout, source: `${layout} migrations in ${dir}` });
+  }
   const options = { irreversible: args.irreversible };
-  const migrator = format === 'dbmate' ? dbmateDirectory(dir, options) : sqlDirectory(dir, options);
+  const migrator = layout === 'dbmate' ? dbmateDirectory(dir, options) : sqlDirectory(dir, options);
   const listed = await migrator.list();
   const missing = args.irreversible.find((entry) => !listed.some((m) => m.version === entry || BigInt(m.version) === BigInt(entry)));
   if (missing !== undefined) throw new UsageError(`--irreversible ${missing} names no migration in ${dir} (versions: ${listed.map((m) => m.version).join(', ')})`);
@@ -147,8 +175,12 @@ export function failureResult(command: string, code: 1 | 2, error: unknown, json
 }
 
 export function checkSource(args: SourceArgs): void {
-  const given = [args.sql.length > 0, args.migrations !== undefined, args.url !== undefined].filter(Boolean).length;
-  if (given !== 1) throw new UsageError('give exactly one of --sql FILE..., --migrations DIR or --url URL');
+  const given = [args.sql.length > 0, args.migrations !== undefined, args.url !== undefined, args.alembic !== undefined].filter(Boolean).length;
+  if (given !== 1) throw new UsageError('give exactly one of --sql FILE..., --migrations DIR, --alembic alembic.ini or --url URL');
+  if (args.alembic && args.backend === 'pglite') {
+    throw new UsageError('--alembic runs Alembic, which connects by URL, and PGlite has no server socket here: use --backend native (the default with --alembic), url or container');
+  }
+  if (args.alembic && !existsSync(args.alembic.ini)) throw new UsageError(`--alembic ${args.alembic.ini}: no such file`);
   if (args.backend !== undefined && !(BACKEND_KINDS as readonly string[]).includes(args.backend)) {
     throw new UsageError(`unknown --backend "${args.backend}": use one of ${BACKEND_KINDS.join(', ')}`);
   }
@@ -187,7 +219,7 @@ export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = 
   const migrator = await migratorFor(args);
   const files = migrator ? (await migrator.list()).flatMap((m) => [m.upFile, m.downFile]).filter((file): file is string => file !== undefined) : [...args.sql];
   const options: KitOptions = {
-    ...(args.backend ? { backend: args.backend as BackendKind } : {}),
+    ...(args.backend ? { backend: args.backend as BackendKind } : args.alembic ? { backend: 'native' as BackendKind } : {}),
     ...(migrator ? { migrations: migrator } : { schema: [...args.sql] }),
     ...(args.setup.length > 0 ? { setup: [...args.setup] } : {}),
     isolation: 'none',
@@ -199,7 +231,7 @@ export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = 
   try {
     const database = await kit.acquire();
     return {
-      description: `a disposable ${kit.backend.kind} database (${kit.backend.serverVersion}) from ${args.migrations ?? args.sql.join(', ')}`,
+      description: `a disposable ${kit.backend.kind} database (${kit.backend.serverVersion}) from ${args.alembic?.ini ?? args.migrations ?? args.sql.join(', ')}`,
       database,
       admin: database,
       files: [...new Set(files)],

@@ -17,7 +17,7 @@ import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
-export const AUDIT_USAGE = `Usage: tenantkit audit (--sql FILE... | --migrations DIR | --url URL) [options]
+export const AUDIT_USAGE = `Usage: tenantkit audit (--sql FILE... | --migrations DIR | --alembic alembic.ini | --url URL) [options]
 
 Proves, table by table and acting as the app role, that no tenant can read or change another
 tenant's rows, and audits the catalog for the classic row level security holes.

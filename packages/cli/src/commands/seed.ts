@@ -5,7 +5,7 @@ import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
-export const SEED_USAGE = `Usage: tenantkit seed (--sql FILE... | --migrations DIR | --url URL) [options]
+export const SEED_USAGE = `Usage: tenantkit seed (--sql FILE... | --migrations DIR | --alembic alembic.ini | --url URL) [options]
 
 Seeds a database with deterministic multi-tenant data and prints a per-table summary.
 --sql and --migrations seed a disposable database on the default backend; --url seeds that database.
