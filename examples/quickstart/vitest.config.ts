@@ -1,9 +1,7 @@
+import { tenantkit } from '@tenantkit/testkit/vitest/config';
 import { defineConfig } from 'vitest/config';
+import { kit } from './test/kit.ts';
 
-export default defineConfig({
-  test: {
-    globalSetup: ['./test/global-setup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-  },
-});
+// Runs the migrations once per run (a cached PGlite snapshot, or a template on a server) and sets
+// timeouts that fit a first test, which also starts its worker's database.
+export default defineConfig({ plugins: [tenantkit(kit)] });
