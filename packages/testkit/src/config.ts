@@ -65,6 +65,10 @@ export interface PgliteBackendSettings {
   readonly cacheMaxMb?: number;
 }
 
+/** Platforms a project's migrations can expect to exist (KitOptions.preset). */
+export const PRESETS = ['supabase'] as const;
+export type Preset = (typeof PRESETS)[number];
+
 export interface KitOptions {
   /** A Migrator, a directory of golang-migrate style SQL files, or nothing with `schema`. */
   readonly migrations?: Migrator | string | URL;
@@ -74,6 +78,13 @@ export interface KitOptions {
    * grants). Part of the template key.
    */
   readonly setup?: string | URL | readonly (string | URL)[];
+  /**
+   * A platform the migrations expect, created before `setup`: 'supabase' makes the roles anon,
+   * authenticated, service_role and authenticator, the auth schema with auth.users and auth.uid(),
+   * auth.jwt(), auth.role(), auth.email(), the extensions schema and the platform's default
+   * privileges (see supabasePresetSql). Part of the template key.
+   */
+  readonly preset?: Preset;
   /** A schema as SQL file path(s)/URL(s) or SQL text (used when there are no migrations). */
   readonly schema?: string | URL | readonly (string | URL)[];
   /** Default 'pglite'; TENANTKIT_BACKEND overrides. */

@@ -10,10 +10,13 @@ export type {
   IsolationMode,
   KitOptions,
   NativeBackendOptions,
+  Preset,
   RoleOptions,
   TenantContextOptions,
 } from './config.js';
-export { BACKEND_KINDS } from './config.js';
+export { BACKEND_KINDS, PRESETS } from './config.js';
+export { SUPABASE_API_ROLES, SUPABASE_PLATFORM_SCHEMAS, type SupabasePresetRoles, supabasePresetSql } from './presets/supabase.js';
+export { SUPABASE_STAND_INS, type StandIn, withStandIns } from './presets/stand-ins.js';
 export type { TestDatabase, ReleaseOptions } from './database.js';
 export { type AttachOptions, attachDatabase } from './attach.js';
 export * from './errors.js';

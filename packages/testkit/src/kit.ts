@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { BACKEND_KINDS, type BackendKind, type IsolationMode, type KitOptions, type ResolvedRoles, type ResolvedTenantContext } from './config.js';
+import { BACKEND_KINDS, type BackendKind, PRESETS, type IsolationMode, type KitOptions, type ResolvedRoles, type ResolvedTenantContext } from './config.js';
 import type { Backend, PhysicalDatabase, PreparedTemplate } from './backends/backend.js';
 import { containerEndpoint } from './backends/container/container-backend.js';
 import { nativeEndpoint } from './backends/native/native-backend.js';
@@ -13,7 +13,9 @@ import { type SequenceState, captureSequences, restoreMovedSequences } from './i
 import { type TruncatePlan, applyTruncatePlan, captureTruncatePlan } from './isolation/truncate.js';
 import type { Migrator } from './migrations/migrator.js';
 import { schemaFile, schemaSql } from './migrations/schema.js';
-import { schemaFiles } from './migrations/schema-files.js';
+import { schemaChain, schemaFiles } from './migrations/schema-files.js';
+import { SUPABASE_STAND_INS, announceCachedStandIns, withStandIns } from './presets/stand-ins.js';
+import { supabasePresetSql } from './presets/supabase.js';
 import { sqlDirectory } from './migrations/sql-directory.js';
 import { progress } from './progress.js';
 import { ServerBackend, type ServerEndpoint } from './server/server-backend.js';
@@ -71,11 +73,21 @@ function sqlSource(schema: string | URL | readonly (string | URL)[]): Migrator {
   return looksLikeFile ? schemaFile(schema) : schemaSql(schema);
 }
 
-/** The admin's setup, run before the migrations, or undefined. */
-export function resolveSetup(options: Pick<KitOptions, 'setup'>): Migrator | undefined {
-  const { setup } = options;
-  if (setup === undefined || (Array.isArray(setup) && setup.length === 0)) return undefined;
-  return sqlSource(setup);
+/** The admin's setup, run before the migrations (the preset's platform first), or undefined. */
+export function resolveSetup(options: Pick<KitOptions, 'setup' | 'preset'>, roles: ResolvedRoles): Migrator | undefined {
+  const { setup, preset } = options;
+  const parts: Migrator[] = [];
+  if (preset !== undefined) {
+    if (!(PRESETS as readonly string[]).includes(preset)) throw new InvalidOptionError('preset', `unknown preset "${String(preset)}": the presets are ${PRESETS.join(', ')}.`);
+    parts.push(schemaSql(supabasePresetSql({ owner: roles.owner, app: roles.app }), 'preset supabase'));
+  }
+  if (setup !== undefined && !(Array.isArray(setup) && setup.length === 0)) parts.push(sqlSource(setup));
+  return parts.length === 0 ? undefined : schemaChain(parts);
+}
+
+/** The migrator as the preset runs it: on Supabase, platform extensions the server lacks get stand-ins. */
+export function presetMigrator(migrator: Migrator, preset: KitOptions['preset']): Migrator {
+  return preset === 'supabase' ? withStandIns(migrator, SUPABASE_STAND_INS) : migrator;
 }
 
 export function resolveMigrator(options: KitOptions): Migrator {
@@ -151,8 +163,8 @@ interface WorkerDatabase {
 export async function startKit(options: KitOptions = {}): Promise<Kit> {
   const kind = resolveBackendKind(options);
   const roles = resolveRoles(options);
-  const migrator = resolveMigrator(options);
-  const setup = resolveSetup(options);
+  const migrator = presetMigrator(resolveMigrator(options), options.preset);
+  const setup = resolveSetup(options, roles);
   const tenant: ResolvedTenantContext = {
     setting: options.tenant?.setting ?? 'app.tenant_id',
     ...(options.tenant?.apply ? { apply: options.tenant.apply } : {}),
@@ -161,6 +173,7 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
   try {
     const isolation = options.isolation ?? backend.capabilities.defaultIsolation;
     const template = await backend.prepare({ migrator, roles, ...(setup ? { setup } : {}), key: await templateKey(migrator, roles, setup) });
+    if (options.preset === 'supabase' && kind === 'pglite' && !template.built) await announceCachedStandIns(migrator, SUPABASE_STAND_INS);
     if (backend instanceof ServerBackend && isolation === 'database' && (options.poolSize ?? 2) > 0) await backend.warm(template);
     return new KitImpl(backend, template, isolation, roles, tenant, options.keepFailed ?? process.env.TENANTKIT_KEEP_FAILED === '1');
   } catch (error) {

@@ -10,7 +10,12 @@ import { schemaFile } from './schema.js';
 export function schemaFiles(paths: readonly (string | URL)[]): Migrator {
   if (paths.length === 0) throw new MigrationsInvalidError('(no files)', 'No schema files were given. Pass at least one .sql file.');
   if (paths.length === 1) return schemaFile(paths[0]!);
-  const files = paths.map((path) => schemaFile(path));
+  return schemaChain(paths.map((path) => schemaFile(path)));
+}
+
+/** Schema sources (files, SQL text, a preset) applied in order, each an irreversible step. */
+export function schemaChain(files: readonly Migrator[]): Migrator {
+  if (files.length === 1) return files[0]!;
   const source = files.map((file) => file.source).join(', ');
   const step = (index: number, applied: readonly AppliedStep[]): AppliedStep[] => applied.map((entry) => ({ ...entry, version: String(index + 1) }));
   return {

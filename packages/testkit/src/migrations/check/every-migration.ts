@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extensionBundle, extensionsCreatedBy, unavailableExtension } from '../../backends/pglite/pglite-extensions.js';
 import type { KitOptions } from '../../config.js';
 import type { TestDatabase } from '../../database.js';
-import { resolveBackendKind, startKit } from '../../kit.js';
+import { presetMigrator, resolveBackendKind, startKit } from '../../kit.js';
 import { ServerBackend } from '../../server/server-backend.js';
 import type { MigrationTarget, Migrator } from '../migrator.js';
 import type { MigrationInfo } from '../migrator.js';
@@ -33,7 +33,8 @@ function notChecked(migration: MigrationInfo, why: string): MigrationStepReport 
  * CREATE ROLE meets the server as the migrations expect. When every step passes: base -> head ->
  * base -> head on one more fresh database.
  */
-export async function checkEveryMigration(migrator: Migrator, options: CheckEveryMigrationOptions = {}): Promise<MigrationCheckReport> {
+export async function checkEveryMigration(given: Migrator, options: CheckEveryMigrationOptions = {}): Promise<MigrationCheckReport> {
+  const migrator = presetMigrator(given, options.preset);
   const migrations = await migrator.list();
   const as = options.roles?.migrateAs ?? 'owner';
   const onPglite = resolveBackendKind(options) === 'pglite';
