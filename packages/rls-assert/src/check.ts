@@ -1,10 +1,12 @@
-import { type AutoFactories, type SchemaModel, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
-import { type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import { type AutoFactories, type SchemaModel, type Tenancy, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
+import { SUPABASE_PLATFORM_SCHEMAS, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
 import { type Catalog, readCatalog } from './audit/catalog.js';
 import { auditRules } from './audit/rules.js';
 import { CHECKS, type CheckName } from './checks.js';
 import { findingsInSourceFiles } from './audit/source-files.js';
-import { type TenantContext, assertNoLeak, contextFor, detectTenantSetting, gucContext } from './context.js';
+import { type TenantContext, assertNoLeak, contextFor, detectTenantSetting, gucContext, jwtClaimsContext } from './context.js';
+import { findMembership, isSupabase, membershipContext, policyText, probeAnon } from './supabase.js';
+import { supabaseFindings } from './audit/supabase-rules.js';
 import { NamesNothingError, TenantContextError } from './errors.js';
 import { assertProvingIdentity } from './guard.js';
 import { type Exposure, probeExposure } from './exposure.js';
@@ -53,6 +55,13 @@ export interface CheckIsolationOptions {
    * show (a role created with a literal password).
    */
   readonly sourceFiles?: readonly string[];
+  /**
+   * The platform the database was built for. 'supabase' (default when the database has the roles
+   * anon and authenticated and auth.uid()): requests act as `authenticated` with JWT claims, as a
+   * user who belongs to the tenant through the membership table unless the policies read a tenant
+   * claim; `anon` is probed too; the audit speaks of authenticated. 'none' turns detection off.
+   */
+  readonly preset?: 'supabase' | 'none';
 }
 
 function matches(table: { id: string; schema: string; name: string }, names: readonly string[] | undefined): boolean {
@@ -100,8 +109,17 @@ function settingsRead(catalog: Catalog, sources: readonly string[]): string[] {
   return [...found].sort();
 }
 
-async function resolveContext(db: TestDatabase, catalog: Catalog, options: CheckIsolationOptions): Promise<TenantContext> {
+async function resolveContext(db: TestDatabase, catalog: Catalog, options: CheckIsolationOptions, supabase: boolean, tenancy: Tenancy): Promise<TenantContext> {
   if (options.context) return options.context;
+  if (supabase && !options.tenantSetting) {
+    // The tenant is in a setting or a claim the policies read, is the user itself, or is found
+    // through membership.
+    const detected = await detectTenantSetting(db);
+    const platformClaim = detected?.kind === 'guc' && detected.setting.startsWith('request.jwt.');
+    if (detected && !platformClaim && (detected.kind !== 'jwt' || detected.path.join('.') !== 'sub')) return contextFor(detected);
+    if (tenancy.root?.id === 'auth.users') return jwtClaimsContext({ claim: 'sub' });
+    return membershipContext();
+  }
   if (options.tenantSetting) {
     if (catalog.policies.length > 0) {
       const { rows } = await db.query<{ src: string }>(
@@ -181,25 +199,38 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
   const factories: AutoFactories = await autoFactories(db, options.tenantColumns ? { tenantColumns: options.tenantColumns } : {});
   const { model, tenancy } = factories;
   // Read once: the names' check, the audit's rules and the exposure probes all work from it.
-  const catalog = await readCatalog(db, db.app.role);
+  const supabase = options.preset === 'supabase' || (options.preset === undefined && (await isSupabase(db)));
+  // On Supabase the application's requests act as authenticated: the audit speaks of its rights.
+  const auditedRole = supabase ? 'authenticated' : db.app.role;
+  const catalog = await readCatalog(db, auditedRole);
   checkNames(model, catalog, options);
-  const scoped = model.tables.filter((table) => tenancy.tables.get(table.id)!.kind !== 'global' && !matches(table, options.globalTables));
+  // On Supabase the auth schema is the platform's (the auth server guards it, the API roles reach
+  // none of it), as are the extension stand-ins' schemas: never probed, even as the tenants table
+  // when the user is the tenant.
+  const platform = (table: { schema: string }) => supabase && SUPABASE_PLATFORM_SCHEMAS.includes(table.schema);
+  const scoped = model.tables.filter((table) => tenancy.tables.get(table.id)!.kind !== 'global' && !matches(table, options.globalTables) && !platform(table));
   await assertProvingIdentity(db.app, { tenantTables: scoped.map((table) => ({ schema: table.schema, name: table.name })), singleSession: !db.capabilities.realLoginRoles });
-  const context = await resolveContext(db, catalog, options);
-  const appRole = options.appRole ?? db.app.role;
+  const context = await resolveContext(db, catalog, options, supabase, tenancy);
+  const appRole = options.appRole ?? (supabase ? 'authenticated' : db.app.role);
   const selected = (object: string) => !options.tables || model.tables.some((table) => matches(table, options.tables) && (object === table.id || object.startsWith(`${table.id}.`)));
   const findings: Finding[] = options.skipAudit
     ? []
     : auditRules(catalog, {
-        appRole: db.app.role,
+        appRole: auditedRole,
         tenancy,
         model,
         ...(options.tenantSetting ? { tenantSetting: options.tenantSetting } : {}),
-      }).filter((finding) => selected(finding.object));
+      }).filter((finding) => selected(finding.object) && !(supabase && SUPABASE_PLATFORM_SCHEMAS.includes(finding.object.split('.')[0]!)));
+  if (supabase && !options.skipAudit) {
+    const membership = findMembership(model, tenancy, await policyText(db.admin))?.table.id;
+    findings.push(...(await supabaseFindings(db, catalog, { tenancy, model, ...(membership ? { membership } : {}) })).filter((finding) => selected(finding.object)));
+  }
   const probed = scoped.filter((table) => !options.tables || matches(table, options.tables));
-  const world =
+  const seeded =
     options.world ??
     (await seedTenants(db, { tenants: 2, rowsPerTable: options.rowsPerTable ?? 3, factories, ...(options.seed === undefined ? {} : { seed: options.seed }) }));
+  // A context acting as one user per tenant creates those users now that the tenants exist.
+  const world = context.prepare ? await context.prepare(db, seeded, factories) : seeded;
   const exposures = await refreshed(
     db,
     exposuresOf(catalog, model, new Map(probed.map((table) => [table.id, tenancy.tables.get(table.id)!.tenantColumn ?? tenancy.tenantColumn]))),
@@ -214,7 +245,11 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
     const tenantColumn = info.tenantColumn ?? null;
     if (!probed.includes(table)) {
       const global = !scoped.includes(table);
-      const detail = global ? 'global table: no tenant column and no foreign-key chain to a tenant (or named global)' : 'not selected';
+      const detail = platform(table)
+        ? `the platform's table (Supabase ${table.schema} schema): not the project's to isolate`
+        : global
+          ? 'global table: no tenant column and no foreign-key chain to a tenant (or named global)'
+          : 'not selected';
       tables.push({ table: table.id, kind: global ? 'global' : info.kind, tenantColumn, status: global ? 'global' : 'not-selected', checks: CHECKS.map((check) => notApplicable(check, detail)) });
       continue;
     }
@@ -227,6 +262,7 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
   for (const exposure of exposures) {
     tables.push(await probeExposure(env, exposure, tables.find((table) => table.table === exposure.via)?.tenantColumn ?? null));
   }
+  if (supabase) findings.push(...(await probeAnon(db, world, probed, (table) => tenancy.tables.get(table.id)?.tenantColumn)));
   // Every probe set its context with SET LOCAL: nothing may be left on the app's connection.
   await assertNoLeak(db.app, context, { role: db.app.role });
 

@@ -1,4 +1,6 @@
-import { type Queryable, type Session, quoteIdent } from '@tenantkit/testkit';
+import type { AutoFactories, World } from '@tenantkit/fixtures';
+import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import { expectApplied, requireName, setLocal, setLocalRole } from './context-steps.js';
 import { ContextLeakedError, TenantContextError } from './errors.js';
 import type { TableRef } from './guard.js';
 
@@ -20,65 +22,11 @@ export interface TenantContext {
    * strategy has no empty form (one role per tenant).
    */
   readonly clearedValue?: string;
-}
-
-function sqlState(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function requireName(kind: string, name: unknown): string {
-  if (typeof name !== 'string' || name.trim() === '' || name.includes('\0')) {
-    throw new TenantContextError(
-      String(name),
-      `${kind} must be a non-empty name, got ${JSON.stringify(name)}`,
-      'Pass the name the policies use, e.g. gucContext(\'app.tenant_id\').',
-    );
-  }
-  return name;
-}
-
-const OUTSIDE_TRANSACTION_FIX =
-  'Apply the context inside a transaction (db.app.transaction(async (tx) => { await context.apply(tx, tenant); ... })): LOCAL settings outside one end with the statement that set them, so the probes would run without any tenant.';
-
-async function setLocal(tx: Session, setting: string, value: string): Promise<void> {
-  await tx.query('SELECT pg_catalog.set_config($1, $2, true)', [setting, value]);
-}
-
-async function setLocalRole(tx: Session, role: string, purpose: string): Promise<void> {
-  try {
-    await tx.query(`SET LOCAL ROLE ${quoteIdent(role)}`);
-  } catch (error) {
-    const state = sqlState(error);
-    if (state === '42704' || state === '42501' || state === '22023') {
-      throw new TenantContextError(
-        role,
-        `SET LOCAL ROLE ${role} (${purpose}) was refused: ${messageOf(error)}`,
-        `Create the role and make the connecting role a member it can SET ROLE to (CREATE ROLE ${quoteIdent(role)} NOLOGIN; GRANT ${quoteIdent(role)} TO <login role>;), or fix the role name.`,
-        error,
-      );
-    }
-    throw error;
-  }
-}
-
-/** A separate statement reads the context back: outside a transaction it would be gone already. */
-async function expectApplied(tx: Session, what: string, setting: string | undefined, value: string | undefined, role: string | undefined): Promise<void> {
-  const { rows } = await tx.query<{ value: string | null; role: string }>(
-    'SELECT pg_catalog.current_setting($1, true) AS value, current_user::text AS role',
-    [setting ?? 'tenantkit.unused'],
-  );
-  const row = rows[0];
-  if (setting !== undefined && value !== undefined && value !== '' && row?.value !== value) {
-    throw new TenantContextError(setting, `${what} did not hold (read back ${JSON.stringify(row?.value ?? null)})`, OUTSIDE_TRANSACTION_FIX);
-  }
-  if (role !== undefined && row?.role !== role) {
-    throw new TenantContextError(role, `${what} did not hold (current_user is ${JSON.stringify(row?.role ?? null)})`, OUTSIDE_TRANSACTION_FIX);
-  }
+  /**
+   * Runs once after the tenants are seeded and before any probe (checkIsolation): a context that
+   * acts as one user per tenant creates those users here, and returns the world with any rows it added.
+   */
+  prepare?(db: TestDatabase, world: World, factories: AutoFactories): Promise<World>;
 }
 
 /** `SET LOCAL setting = tenant`, as set_config(setting, tenant, true). */

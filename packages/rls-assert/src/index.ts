@@ -10,3 +10,5 @@ export { type ProbeTable, probeTable } from './probes.js';
 export { renderHtml, renderMatrix, reportJson, verdict } from './report.js';
 export type { CheckResult, CheckStatus, Finding, IsolationReport, ReportSetup, Severity, TableReport, TableStatus } from './types.js';
 export { type HandPickedTable, handPickedWorld } from './world.js';
+export { type Membership, type MembershipContextOptions, findMembership, isSupabase, membershipContext } from './supabase.js';
+export { SUPABASE_RULES } from './audit/supabase-rules.js';
