@@ -29,7 +29,8 @@ export async function detectLayout(dir: string): Promise<Layout> {
   if (existsSync(path.join(dir, 'migration_lock.toml')) || (await subfoldersWith(dir, 'migration.sql')).length > 0) return 'prisma';
   if (existsSync(path.join(dir, 'meta', '_journal.json'))) return 'drizzle';
   // supabase init makes supabase/config.toml beside supabase/migrations.
-  if (path.basename(dir) === 'migrations' && existsSync(path.join(dir, '..', 'config.toml'))) return 'supabase';
+  const parent = path.dirname(path.resolve(dir));
+  if (path.basename(dir) === 'migrations' && (existsSync(path.join(parent, 'config.toml')) || path.basename(parent) === 'supabase')) return 'supabase';
   return (await detectMigrationsFormat(dir)) === 'dbmate' ? 'dbmate' : 'golang-migrate';
 }
 

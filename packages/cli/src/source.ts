@@ -7,6 +7,8 @@ import {
   type KitOptions,
   type Migrator,
   type OpenSession,
+  PRESETS,
+  type Preset,
   type TestDatabase,
   TenantkitError,
   dbmateDirectory,
@@ -36,6 +38,8 @@ export interface SourceArgs {
   readonly irreversible: readonly string[];
   readonly backend: string | undefined;
   readonly allowRemote: boolean;
+  /** --preset: the platform built before the migrations; undefined to follow the layout. */
+  readonly preset: Preset | 'none' | undefined;
 }
 
 /** What every command's usage says about where the database comes from (one text, three commands). */
@@ -53,6 +57,10 @@ export const SOURCE_USAGE = `  --sql FILE...          schema files, applied in o
   --setup FILE           SQL run as the admin before the schema or migrations (repeatable): what the
                          project expects to exist already (a login role its README has you create,
                          extensions, grants)
+  --preset NAME          supabase: before anything else, what a stock Supabase database has (roles
+                         anon, authenticated, service_role, authenticator; auth.users, auth.uid(),
+                         auth.jwt(); its default privileges); the default for a Supabase folder;
+                         none turns it off
   --migrate-as WHO       owner (default: the kit's owner role, which may create roles, so tables keep a
                          non-superuser owner as in production) or admin (a superuser, for migrations
                          that need one, e.g. an untrusted extension)
@@ -81,6 +89,7 @@ export const SOURCE_OPTIONS = {
   url: { type: 'string' },
   setup: { type: 'string', multiple: true },
   'migrate-as': { type: 'string' },
+  preset: { type: 'string' },
   format: { type: 'string' },
   backend: { type: 'string' },
   'allow-remote': { type: 'boolean' },
@@ -114,6 +123,7 @@ export function sourceArgs(
     irreversible?: string[];
     backend?: string;
     'allow-remote'?: boolean;
+    preset?: string;
   },
   positionals: readonly string[],
 ): SourceArgs {
@@ -125,6 +135,8 @@ export function sourceArgs(
   const irreversible = values.irreversible ?? [];
   const notVersion = irreversible.find((entry) => !/^\d+$/.test(entry));
   if (notVersion !== undefined) throw new UsageError(`--irreversible takes a migration version (digits), got "${notVersion}"`);
+  const preset = values.preset;
+  if (preset !== undefined && preset !== 'none' && !(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`unknown --preset "${preset}": use ${[...PRESETS, 'none'].join(', ')}`);
   if (values.alembic === undefined && (values.python !== undefined || values['alembic-url-env'] !== undefined)) throw new UsageError('--python and --alembic-url-env apply to --alembic');
   const badEnv = (values['alembic-url-env'] ?? []).find((name) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name));
   if (badEnv !== undefined) throw new UsageError(`--alembic-url-env "${badEnv}" is not an environment variable name`);
@@ -139,6 +151,7 @@ export function sourceArgs(
     irreversible,
     backend: values.backend,
     allowRemote: Boolean(values['allow-remote']),
+    preset: preset as Preset | 'none' | undefined,
   };
 }
 
@@ -164,6 +177,14 @@ export async function migratorFor(args: SourceArgs): Promise<Migrator | undefine
   return migrator;
 }
 
+/** The platform to build before the migrations: the one named, else Supabase's for a Supabase folder. */
+export async function presetFor(args: SourceArgs): Promise<Preset | undefined> {
+  if (args.preset === 'none') return undefined;
+  if (args.preset !== undefined) return args.preset;
+  if (args.migrations === undefined || args.alembic !== undefined) return undefined;
+  return (args.format ?? (await detectLayout(args.migrations))) === 'supabase' ? 'supabase' : undefined;
+}
+
 /** A failed command: the message on stderr and, with --json, one JSON object on stdout. */
 export function failureResult(command: string, code: 1 | 2, error: unknown, json: boolean, jsonBody: Record<string, unknown> = {}): { code: number; stdout: string; stderr: string } {
   const named = error instanceof TenantkitError ? error : undefined;
@@ -185,8 +206,8 @@ export function checkSource(args: SourceArgs): void {
     throw new UsageError(`unknown --backend "${args.backend}": use one of ${BACKEND_KINDS.join(', ')}`);
   }
   if (args.url !== undefined && args.backend !== undefined) throw new UsageError('--backend applies to --sql and --migrations, not to --url');
-  if (args.url !== undefined && (args.setup.length > 0 || args.migrateAs !== 'owner')) {
-    throw new UsageError('--setup and --migrate-as shape a database the kit builds (--sql, --migrations); --url is an existing database, taken as it is');
+  if (args.url !== undefined && (args.setup.length > 0 || args.migrateAs !== 'owner' || args.preset !== undefined)) {
+    throw new UsageError('--setup, --preset and --migrate-as shape a database the kit builds (--sql, --migrations); --url is an existing database, taken as it is');
   }
   if (args.format !== undefined && args.migrations === undefined) throw new UsageError('--format applies to --migrations DIR');
   for (const file of args.setup) if (!existsSync(file)) throw new UsageError(`--setup ${file}: no such file`);
@@ -217,11 +238,13 @@ export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = 
     return { description: `${host}${new URL(url).pathname}`, database: undefined, admin: session, files: [], close: () => session.close() };
   }
   const migrator = await migratorFor(args);
+  const preset = await presetFor(args);
   const files = migrator ? (await migrator.list()).flatMap((m) => [m.upFile, m.downFile]).filter((file): file is string => file !== undefined) : [...args.sql];
   const options: KitOptions = {
     ...(args.backend ? { backend: args.backend as BackendKind } : args.alembic ? { backend: 'native' as BackendKind } : {}),
     ...(migrator ? { migrations: migrator } : { schema: [...args.sql] }),
     ...(args.setup.length > 0 ? { setup: [...args.setup] } : {}),
+    ...(preset ? { preset } : {}),
     isolation: 'none',
     poolSize: 0,
     ...extra,

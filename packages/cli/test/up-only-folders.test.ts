@@ -87,8 +87,17 @@ describe('up-only migration folders in audit and seed', () => {
       'supabase/migrations/20240102000000_rls.sql': "alter table public.notes enable row level security;\nalter table public.notes force row level security;\ncreate policy \"org members\" on public.notes using (org_id = nullif(current_setting('app.org_id', true), '')::uuid) with check (org_id = nullif(current_setting('app.org_id', true), '')::uuid);\n",
     });
     const dir = join(root, 'supabase/migrations');
-    const result = await tenantkit('audit', '--migrations', dir, '--app-grants', 'crud');
-    expect(result.code, result.stdout + result.stderr).toBe(0);
+    // A Supabase folder gets the platform: requests as authenticated, and its default privileges,
+    // whose TRUNCATE ignores row level security, until the project takes it back.
+    const result = await tenantkit('audit', '--migrations', dir, '--json');
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    const audit = JSON.parse(result.stdout) as { setup: { appRole: string }; tables: { table: string; checks: { check: string; status: string }[] }[] };
+    expect(audit.setup.appRole).toBe('authenticated');
+    expect(audit.tables.find((table) => table.table === 'public.notes')!.checks.filter((entry) => entry.status === 'fail').map((entry) => entry.check)).toEqual(['truncate']);
+    await writeFile(join(dir, '20240102000001_revoke_truncate.sql'), 'revoke truncate on public.notes from anon, authenticated;\n');
+    const revoked = await tenantkit('audit', '--migrations', dir);
+    expect(revoked.code, revoked.stdout + revoked.stderr).toBe(0);
+    await rm(join(dir, '20240102000001_revoke_truncate.sql'));
     // Each up is applied on the state before it (a fresh database at the previous migration); there
     // is no down to check, and the report says so instead of passing a cycle it never ran.
     const check = await tenantkit('migrations', 'check', dir, '--json');

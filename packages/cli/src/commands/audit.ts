@@ -8,6 +8,7 @@ import {
   customContext,
   detectTenantSetting,
   jwtClaimsContext,
+  membershipContext,
   renderHtml,
   renderMatrix,
   reportJson,
@@ -44,6 +45,11 @@ Options:
                          (a dotted path: tenant_id, sub, app_metadata.tenant_id), then SET LOCAL ROLE
                          to --jwt-role (default authenticated; "none" switches no role)
   --jwt-role ROLE        the role the JWT context switches to (with --jwt-claims)
+  --membership TABLE.COLUMN
+                         Supabase style tenancy through a membership table: each tenant is probed as
+                         a user (claims sub, role authenticated) who belongs to it in TABLE, COLUMN
+                         holding the user id; found by itself on a Supabase database when the
+                         policies read auth.uid() and no tenant claim
   A schema whose tenant tables have no row level security needs none of these: they simply fail.
   --global TABLE         a table to treat as global (repeatable)
   --allow-not-proven TABLE:CHECK
@@ -73,6 +79,7 @@ function parse(argv: readonly string[]) {
       'tenant-context-sql': { type: 'string' },
       'jwt-claims': { type: 'string' },
       'jwt-role': { type: 'string' },
+      membership: { type: 'string' },
       global: { type: 'string', multiple: true },
       'allow-not-proven': { type: 'string', multiple: true },
       html: { type: 'string' },
@@ -104,8 +111,9 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
     checkSource(args);
     if (values.url !== undefined && appRole === undefined) throw new UsageError('--url needs --app-role: the role the application connects as');
     if (values.url !== undefined && values['app-grants'] !== undefined) throw new UsageError('--app-grants applies to --sql and --migrations; with --url the database\'s own grants are audited');
-    const contexts = [values['tenant-context-sql'], values['jwt-claims']].filter((entry) => entry !== undefined);
-    if (contexts.length > 1) throw new UsageError('give one way to set the tenant: --tenant-context-sql or --jwt-claims');
+    const contexts = [values['tenant-context-sql'], values['jwt-claims'], values.membership].filter((entry) => entry !== undefined);
+    if (contexts.length > 1) throw new UsageError('give one way to set the tenant: --tenant-context-sql, --jwt-claims or --membership');
+    if (values.membership !== undefined && !/^[^.\s]+(\.[^.\s]+)?\.[^.\s]+$/.test(values.membership)) throw new UsageError(`--membership "${values.membership}" is not TABLE.COLUMN (or SCHEMA.TABLE.COLUMN), e.g. public.memberships.user_id`);
     if (values['jwt-role'] !== undefined && values['jwt-claims'] === undefined) throw new UsageError('--jwt-role goes with --jwt-claims');
     if (values['tenant-context-sql'] !== undefined && !/\$1\b/.test(values['tenant-context-sql'])) {
       throw new UsageError('--tenant-context-sql must use $1 (the tenant id), e.g. "SELECT set_tenant($1)"');
@@ -187,8 +195,12 @@ function usageFailure(message: string): CliResult {
 /** The tenant context the flags describe, or undefined to use the setting (given or detected). */
 async function contextFromFlags(
   db: TestDatabase,
-  values: { 'tenant-context-sql'?: string; 'jwt-claims'?: string; 'jwt-role'?: string; 'tenant-setting'?: string },
+  values: { 'tenant-context-sql'?: string; 'jwt-claims'?: string; 'jwt-role'?: string; 'tenant-setting'?: string; membership?: string },
 ): Promise<TenantContext | undefined> {
+  if (values.membership !== undefined) {
+    const at = values.membership.lastIndexOf('.');
+    return membershipContext({ table: values.membership.slice(0, at), userColumn: values.membership.slice(at + 1) });
+  }
   const jwt = values['jwt-claims'];
   if (jwt !== undefined) {
     const role = values['jwt-role'];

@@ -1,9 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BackendKind, type MigrationCheckReport, type Migrator, MigrationFailedError, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
+import { type BackendKind, type MigrationCheckReport, type Migrator, MigrationFailedError, type Preset, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
-import { SOURCE_OPTIONS, SOURCE_USAGE, type SourceArgs, checkLocalUrl, checkSource, migratorFor, sourceArgs } from '../source.js';
+import { SOURCE_OPTIONS, SOURCE_USAGE, type SourceArgs, checkLocalUrl, checkSource, migratorFor, presetFor, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
 
 export const MIGRATIONS_USAGE = `Usage: tenantkit migrations check (DIR | --migrations DIR | --alembic alembic.ini) [options]
@@ -74,8 +74,10 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
     return usage((error as Error).message);
   }
   let migrator: Migrator;
+  let preset: Preset | undefined;
   try {
     migrator = (await migratorFor(args))!;
+    preset = await presetFor(args);
   } catch (error) {
     if (error instanceof UsageError) return usage(error.message);
     return failure(2, error, json, where);
@@ -86,6 +88,7 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
     report = await checkEveryMigration(migrator, {
       ...on,
       ...(args.setup.length > 0 ? { setup: [...args.setup] } : {}),
+      ...(preset ? { preset } : {}),
       // Alembic's own record stays after a downgrade to base, as golang-migrate's does.
       ...(args.alembic ? { ignoreTables: ['public.alembic_version'] } : {}),
       roles: { migrateAs: args.migrateAs },

@@ -1,0 +1,232 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { tenantkit } from './tenantkit-bin.js';
+
+// Supabase projects as teams write them: supabase/config.toml beside supabase/migrations, policies
+// TO authenticated on auth.uid() or a claim, helpers in a private schema. Each case is audited on
+// the default backend with the preset the layout implies.
+const made: string[] = [];
+afterAll(async () => {
+  for (const dir of made) await rm(dir, { recursive: true, force: true });
+});
+
+async function supabaseProject(...migrations: string[]): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'tk-supabase-'));
+  made.push(root);
+  await mkdir(join(root, 'supabase', 'migrations'), { recursive: true });
+  await writeFile(join(root, 'supabase', 'config.toml'), 'project_id = "case"\n');
+  for (const [index, sql] of migrations.entries()) {
+    await writeFile(join(root, 'supabase', 'migrations', `2024050${index + 1}120000_step_${index + 1}.sql`), sql);
+  }
+  return join(root, 'supabase', 'migrations');
+}
+
+interface Report {
+  ok: boolean;
+  setup: { appRole: string; context: string };
+  tables: { table: string; status: string; checks: { check: string; status: string; detail: string }[] }[];
+  findings: { code: string; severity: string; object: string; message: string }[];
+  error?: { code: string; message: string };
+}
+
+async function audit(dir: string, ...args: string[]): Promise<{ code: number; report: Report }> {
+  const { code, stdout, stderr } = await tenantkit('audit', '--migrations', dir, '--json', ...args);
+  if (stdout.trim() === '') throw new Error(`no JSON on stdout (exit ${code}): ${stderr}`);
+  const report = JSON.parse(stdout) as Report;
+  if (process.env.TK_DEBUG) console.log(JSON.stringify([report.tables?.map((t) => [t.table, t.checks.filter((c) => c.status !== 'pass' && c.status !== 'n/a').map((c) => `${c.check} ${c.status}: ${c.detail}`)]), report.findings?.map((f) => `${f.code} ${f.object}`), report.error], null, 1));
+  return { code, report };
+}
+
+const statuses = (report: Report) => Object.fromEntries(report.tables.filter((table) => table.status !== 'global').map((table) => [table.table, table.status]));
+const codes = (report: Report) => report.findings.map((finding) => `${finding.code} ${finding.object}`);
+
+const ORGS = `
+create table public.organizations (
+  id uuid primary key default gen_random_uuid(),
+  name text not null
+);
+create table public.memberships (
+  org_id uuid not null references public.organizations on delete cascade,
+  user_id uuid not null references auth.users on delete cascade,
+  role text not null default 'member' check (role in ('owner', 'member')),
+  primary key (org_id, user_id)
+);
+alter table public.organizations enable row level security;
+alter table public.memberships enable row level security;
+revoke truncate on all tables in schema public from anon, authenticated;
+alter default privileges in schema public revoke truncate on tables from anon, authenticated;
+`;
+
+const HELPER = `
+create schema private;
+grant usage on schema private to authenticated;
+create function private.is_member(org uuid) returns boolean
+language sql stable security definer set search_path = '' as $$
+  select exists (select 1 from public.memberships where org_id = org and user_id = (select auth.uid()));
+$$;
+create policy "members read their orgs" on public.organizations for select to authenticated using (private.is_member(id));
+create policy "members read co-members" on public.memberships for select to authenticated using (private.is_member(org_id));
+`;
+
+const PROJECTS = (policy: string) => `
+create table public.projects (
+  id uuid primary key default gen_random_uuid(),
+  org_id uuid not null references public.organizations on delete cascade,
+  name text not null
+);
+revoke truncate on public.projects from anon, authenticated;
+alter table public.projects enable row level security;
+${policy}
+`;
+
+describe('Supabase projects through the CLI', () => {
+  test('membership through a security definer helper: proven as one user per organisation, anon reaches nothing', async () => {
+    const dir = await supabaseProject(ORGS, HELPER, PROJECTS(`create policy "members work on projects" on public.projects for all to authenticated using (private.is_member(org_id)) with check (private.is_member(org_id));`));
+    const { code, report } = await audit(dir);
+    expect(statuses(report)).toEqual({ 'public.memberships': 'proven', 'public.organizations': 'proven', 'public.projects': 'proven' });
+    expect(code).toBe(0);
+    expect(report.setup.context).toContain('public.memberships.user_id');
+  });
+
+  test('a tenant claim in app_metadata: the claim is the tenant, no membership needed', async () => {
+    const dir = await supabaseProject(`
+create table public.documents (
+  id bigint generated by default as identity primary key,
+  org_id uuid not null,
+  body text not null
+);
+revoke truncate on public.documents from anon, authenticated;
+alter table public.documents enable row level security;
+create policy "org documents" on public.documents for all to authenticated
+  using (org_id = ((auth.jwt() -> 'app_metadata' ->> 'org_id'))::uuid)
+  with check (org_id = ((auth.jwt() -> 'app_metadata' ->> 'org_id'))::uuid);
+`);
+    const { code, report } = await audit(dir);
+    expect(statuses(report)).toEqual({ 'public.documents': 'proven' });
+    expect(report.setup.context).toContain('app_metadata.org_id');
+    expect(code).toBe(0);
+  });
+
+  test('a policy on memberships that reads memberships: recursion named, nothing proven there', async () => {
+    const dir = await supabaseProject(ORGS, `
+create policy "members read co-members" on public.memberships for select to authenticated
+  using (org_id in (select m.org_id from public.memberships m where m.user_id = auth.uid()));
+create policy "members read their orgs" on public.organizations for select to authenticated
+  using (id in (select org_id from public.memberships where user_id = auth.uid()));
+`);
+    const { code, report } = await audit(dir);
+    expect(code).toBe(1);
+    expect(codes(report)).toContain('TK_POLICY_RECURSION public.memberships.members read co-members');
+    expect(codes(report)).not.toContain('TK_POLICY_RECURSION public.organizations.members read their orgs');
+    expect(statuses(report)['public.memberships']).not.toBe('proven');
+  });
+
+  test('a helper named for membership that only checks signing in: named, and the leak shown', async () => {
+    const dir = await supabaseProject(ORGS, HELPER, `
+create function private.is_org_member(org uuid) returns boolean language sql stable as $$
+  select auth.uid() is not null;
+$$;
+` + PROJECTS(`create policy "members work on projects" on public.projects for all to authenticated using (private.is_org_member(org_id)) with check (private.is_org_member(org_id));`));
+    const { code, report } = await audit(dir);
+    expect(code).toBe(1);
+    expect(codes(report)).toContain('TK_HELPER_SKIPS_MEMBERSHIP private.is_org_member(org uuid)');
+    expect(statuses(report)['public.projects']).toBe('failed');
+  });
+
+  test('a read policy TO public with USING (true): anon reads every tenant, and the policy is named', async () => {
+    const dir = await supabaseProject(ORGS, HELPER, PROJECTS(`
+create policy "anyone reads projects" on public.projects for select using (true);
+create policy "members write projects" on public.projects for insert to authenticated with check (private.is_member(org_id));`));
+    const { code, report } = await audit(dir);
+    expect(code).toBe(1);
+    expect(codes(report)).toEqual(expect.arrayContaining(['TK_POLICY_TO_PUBLIC public.projects.anyone reads projects', 'TK_ANON_REACHES_TENANT_ROWS public.projects']));
+    expect(statuses(report)['public.projects']).toBe('failed');
+  });
+
+  test("the platform's default TRUNCATE kept, and a materialized view it grants: named for authenticated and anon", async () => {
+    const dir = await supabaseProject(`
+create table public.organizations (id uuid primary key default gen_random_uuid(), name text not null);
+create table public.projects (
+  id uuid primary key default gen_random_uuid(),
+  org_id uuid not null references public.organizations,
+  name text not null
+);
+create table public.memberships (
+  org_id uuid not null references public.organizations,
+  user_id uuid not null references auth.users,
+  primary key (org_id, user_id)
+);
+alter table public.organizations enable row level security;
+alter table public.projects enable row level security;
+alter table public.memberships enable row level security;
+create policy "members" on public.memberships for select to authenticated using (user_id = auth.uid());
+create policy "orgs" on public.organizations for select to authenticated using (id in (select org_id from public.memberships where user_id = auth.uid()));
+create policy "projects" on public.projects for all to authenticated
+  using (org_id in (select org_id from public.memberships where user_id = auth.uid()))
+  with check (org_id in (select org_id from public.memberships where user_id = auth.uid()));
+create materialized view public.project_counts as select org_id, count(*) as n from public.projects group by org_id;
+`);
+    const { code, report } = await audit(dir);
+    expect(code).toBe(1);
+    const truncate = report.findings.filter((finding) => finding.code === 'TK_TRUNCATE_GRANTED' && finding.object === 'public.projects').map((finding) => finding.message.split(' ')[0]);
+    expect(truncate.sort()).toEqual(['anon', 'authenticated']);
+    const matview = report.findings.filter((finding) => finding.code === 'TK_MATVIEW_EXPOSES_TENANT_DATA').map((finding) => finding.message);
+    expect(matview.some((message) => message.includes(' anon has SELECT'))).toBe(true);
+    expect(matview.some((message) => message.includes(' authenticated has SELECT'))).toBe(true);
+  });
+
+  test('rows owned by users: with --tenant-column user_id the user is the tenant', async () => {
+    const dir = await supabaseProject(`
+create table public.todos (
+  id bigint generated by default as identity primary key,
+  user_id uuid not null references auth.users default auth.uid(),
+  task text not null check (char_length(task) > 3),
+  is_complete boolean default false
+);
+revoke truncate on public.todos from anon, authenticated;
+alter table public.todos enable row level security;
+create policy "Individuals can create todos." on public.todos for insert to authenticated with check ((select auth.uid()) = user_id);
+create policy "Individuals can view their own todos." on public.todos for select to authenticated using ((select auth.uid()) = user_id);
+create policy "Individuals can update their own todos." on public.todos for update to authenticated using ((select auth.uid()) = user_id);
+create policy "Individuals can delete their own todos." on public.todos for delete to authenticated using ((select auth.uid()) = user_id);
+`);
+    const { code, report } = await audit(dir, '--tenant-column', 'user_id');
+    expect(statuses(report)).toEqual({ 'public.todos': 'proven' });
+    expect(report.setup.context).toContain('"sub"');
+    expect(code).toBe(0);
+  });
+
+  test('a membership table without foreign keys is named with --membership; without it the error says how', async () => {
+    const dir = await supabaseProject(`
+create table public.workspaces (id uuid primary key default gen_random_uuid(), title text not null);
+create table public.workspace_people (workspace_id uuid not null references public.workspaces, person uuid not null, joined_at timestamptz not null default now(), primary key (workspace_id, person));
+create table public.notes (id uuid primary key default gen_random_uuid(), workspace_id uuid not null references public.workspaces, body text not null);
+revoke truncate on all tables in schema public from anon, authenticated;
+alter table public.workspaces enable row level security;
+alter table public.workspace_people enable row level security;
+alter table public.notes enable row level security;
+create function public.in_workspace(w uuid) returns boolean language sql stable security definer set search_path = '' as $$
+  select exists (select 1 from public.workspace_people where workspace_id = w and person = auth.uid());
+$$;
+create policy "people" on public.workspace_people for select to authenticated using (public.in_workspace(workspace_id));
+create policy "workspaces" on public.workspaces for select to authenticated using (public.in_workspace(id));
+create policy "notes" on public.notes for all to authenticated using (public.in_workspace(workspace_id)) with check (public.in_workspace(workspace_id));
+`);
+    const missing = await audit(dir);
+    expect(missing.code).toBe(2);
+    expect(missing.report.error?.message).toContain('--membership');
+    const { code, report } = await audit(dir, '--membership', 'public.workspace_people.person');
+    expect(statuses(report)).toEqual({ 'public.notes': 'proven', 'public.workspace_people': 'proven', 'public.workspaces': 'proven' });
+    expect(code).toBe(0);
+  });
+
+  test('service_role as the app role is refused: it bypasses row level security', async () => {
+    const dir = await supabaseProject(ORGS, HELPER);
+    const { code, report } = await audit(dir, '--app-role', 'service_role');
+    expect(code).toBe(1);
+    expect(report.error?.code).toBe('TENANTKIT_BYPASSING_IDENTITY');
+    expect(report.error?.message).toContain('service_role');
+  });
+});
