@@ -4,6 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError, MigrationsNotFoundError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
+import { loadPg } from '../../../session/pg-session.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
 import { sqlStateOf } from '../../run-script.js';
 
@@ -133,10 +134,17 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
       throw new InvalidOptionError('backend', `the node-pg-migrate adapter (${source}) needs a database reachable by URL: use backend "native", "url" or "container".`);
     }
     const { runner } = await importPeer<NodePgMigrateModule>('node-pg-migrate', FEATURE);
+    // The kit's own connection, listened to: the runner's would crash the process when the test
+    // database is dropped under a connection it has not finished closing.
+    const pg = await loadPg();
+    const client = new pg.default.Client({ connectionString: target.url, application_name: 'tenantkit-node-pg-migrate' });
+    client.on('error', () => {});
+    await client.connect();
     const startedAt = performance.now();
     try {
       await runner({
-        databaseUrl: target.url,
+        // a pg Client, typed by the kit as the subset of it that the kit itself uses
+        dbClient: client as never,
         dir,
         direction,
         count: planned.length,
@@ -155,6 +163,8 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
         sqlState: sqlStateOf(cause) ?? sqlStateOf((cause as { cause?: unknown } | null)?.cause),
         cause,
       });
+    } finally {
+      await client.end().catch(() => {});
     }
     const ms = (performance.now() - startedAt) / planned.length;
     return planned.map((migration) => ({ version: migration.version, name: migration.name, direction, ms }));
