@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { extensionsCreatedBy } from '../backends/pglite/pglite-extensions.js';
+import { extensionsCreatedBy, extensionsCreatedByFiles } from '../backends/pglite/pglite-extensions.js';
 import type { MigrationTarget, Migrator } from '../migrations/migrator.js';
 import { progress } from '../progress.js';
 import type { Session } from '../queryable.js';
@@ -80,13 +79,10 @@ CREATE OR REPLACE FUNCTION graphql.resolve(query text, variables jsonb DEFAULT '
   },
 ];
 
-const CREATE_EXTENSION = /^\s*create\s+extension\s+(?:if\s+not\s+exists\s+)?(?:"([^"]+)"|([A-Za-z_][A-Za-z0-9_]*))/i;
-
 /** The extension a statement creates, or undefined. */
 export function extensionCreatedBy(sql: string): string | undefined {
   const text = sql.replace(/^(?:\s*--[^\n]*\n|\s*\/\*[^]*?\*\/)*/, '');
-  const match = CREATE_EXTENSION.exec(text);
-  return match ? (match[1] ?? match[2]!).toLowerCase() : undefined;
+  return /^\s*create\s+extension\b/i.test(text) ? extensionsCreatedBy(text)[0] : undefined;
 }
 
 /** Announced once per process and extension. */
@@ -103,10 +99,8 @@ function announce(standIn: StandIn, where = ''): void {
  * its migrations created (PGlite offers none of these extensions), announced as if they had run.
  */
 export async function announceCachedStandIns(migrator: Migrator, standIns: readonly StandIn[]): Promise<void> {
-  const files = new Set((await migrator.list()).flatMap((migration) => (migration.upFile ? [migration.upFile] : [])));
-  const created = new Set<string>();
-  for (const file of files) for (const name of extensionsCreatedBy(await readFile(file, 'utf8').catch(() => ''))) created.add(name);
-  for (const standIn of standIns) if (created.has(standIn.extension)) announce(standIn, ' when the cached snapshot was built');
+  const created = await extensionsCreatedByFiles((await migrator.list()).flatMap((migration) => (migration.upFile ? [migration.upFile] : [])));
+  for (const standIn of standIns) if (created.includes(standIn.extension)) announce(standIn, ' when the cached snapshot was built');
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { PgliteExtensionUnavailableError } from '../../errors.js';
 
 /**
@@ -43,6 +44,13 @@ export async function extensionsOption(names: readonly string[]): Promise<Pglite
     option[name.replace(/-/g, '_')] = bundle;
   }
   return option;
+}
+
+/** The extensions these files create, in order (a file that cannot be read creates none). */
+export async function extensionsCreatedByFiles(files: Iterable<string>): Promise<string[]> {
+  const names = new Set<string>();
+  for (const file of new Set(files)) for (const name of extensionsCreatedBy(await readFile(file, 'utf8').catch(() => ''))) names.add(name);
+  return [...names];
 }
 
 /** The extensions SQL text creates (CREATE EXTENSION [IF NOT EXISTS] name), lower-cased, in order. */

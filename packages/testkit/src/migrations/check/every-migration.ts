@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { extensionBundle, extensionsCreatedBy, unavailableExtension } from '../../backends/pglite/pglite-extensions.js';
+import { extensionBundle, extensionsCreatedByFiles, unavailableExtension } from '../../backends/pglite/pglite-extensions.js';
 import type { KitOptions } from '../../config.js';
 import type { TestDatabase } from '../../database.js';
 import { presetMigrator, resolveBackendKind, startKit } from '../../kit.js';
@@ -104,13 +103,8 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
 
 /** The extensions these files create that PGlite ships (the others fail where they are created). */
 async function shippedExtensions(files: readonly string[]): Promise<string[]> {
-  const names = new Set<string>();
-  for (const file of new Set(files)) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    for (const name of extensionsCreatedBy(text)) names.add(name);
-  }
   const shipped: string[] = [];
-  for (const name of names) if ((await extensionBundle(name)) !== undefined) shipped.push(name);
+  for (const name of await extensionsCreatedByFiles(files)) if ((await extensionBundle(name)) !== undefined) shipped.push(name);
   return shipped;
 }
 
