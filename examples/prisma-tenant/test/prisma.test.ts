@@ -43,6 +43,8 @@ describe.each(['pglite', 'native'])('the Prisma folder on %s', (backend) => {
       ['20240110093000', 'skip'],
       ['20240215120000', 'skip'],
       ['20240301100000', 'skip'],
+      // No down to check: rows seeded after each step go through the next, and none is left without a tenant.
+      ['data', 'pass'],
     ]);
   });
 });

@@ -67,6 +67,8 @@ describe.each(['pglite', 'native'])('the Supabase project on %s', (backend) => {
       ['20240402081500', 'skip'],
       ['20240415170000', 'skip'],
       ['20240501080000', 'skip'],
+      // No down to check: rows seeded after each step go through the next, and none is left without an organisation.
+      ['data', 'pass'],
     ]);
   });
 });

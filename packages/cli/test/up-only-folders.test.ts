@@ -103,16 +103,33 @@ describe('up-only migration folders in audit and seed', () => {
     const check = await tenantkit('migrations', 'check', dir, '--json');
     expect(check.code, check.stderr).toBe(0);
     const report = JSON.parse(check.stdout) as { ok: boolean; migrations: { version: string; status: string; problems: string[] }[] };
-    expect(report.migrations.map((step) => [step.version, step.status])).toEqual([['20240101000000', 'skip'], ['20240102000000', 'skip']]);
+    expect(report.migrations.map((step) => [step.version, step.status])).toEqual([['20240101000000', 'skip'], ['20240102000000', 'skip'], ['data', 'pass']]);
     expect(report.migrations[0]!.problems.join('\n')).toContain('its up applies on the state before it');
     const text = await tenantkit('migrations', 'check', dir);
     expect(text.stdout).toContain('2 of 2 have no down step');
+    expect(text.stdout).toContain('Every step applies on seeded rows, and no tenant column is left NULL.');
+    // Instead of a down: rows seeded after each step go through the next. A tenant column added later
+    // and never backfilled fails the NULL gate; a NOT NULL column with no default fails on any rows.
+    await writeFile(join(dir, '20240103000000_labels.sql'), 'create table public.labels (id bigint generated always as identity primary key, name text);\n');
+    await writeFile(join(dir, '20240104000000_labels_org.sql'), 'alter table public.labels add column org_id uuid;\n');
+    const unfilled = await tenantkit('migrations', 'check', dir, '--json');
+    expect(unfilled.code, unfilled.stdout + unfilled.stderr).toBe(1);
+    const gate = (JSON.parse(unfilled.stdout) as { migrations: { version: string; status: string; problems: string[] }[] }).migrations.at(-1)!;
+    expect(gate).toMatchObject({ version: 'data', status: 'fail' });
+    expect(gate.problems.join('\n')).toMatch(/NULL gate: public\.labels has \d+ row\(s\) with NULL org_id at the head/);
+    expect((await tenantkit('migrations', 'check', dir, '--no-null-gate')).code).toBe(0);
+    await writeFile(join(dir, '20240104000000_labels_org.sql'), 'alter table public.labels add column org_id uuid not null;\n');
+    const notNull = await tenantkit('migrations', 'check', dir, '--json');
+    expect(notNull.code).toBe(1);
+    expect((JSON.parse(notNull.stdout) as { migrations: { problems: string[] }[] }).migrations.at(-1)!.problems.join('\n')).toContain('20240104000000 labels_org adds the NOT NULL column labels.org_id with no default');
+    await rm(join(dir, '20240103000000_labels.sql'));
+    await rm(join(dir, '20240104000000_labels_org.sql'));
     // A migration that does not apply on the state before it fails its step, naming the file and line.
     await writeFile(join(dir, '20240103000000_broken.sql'), 'alter table public.notes add column body text;\n');
     const broken = await tenantkit('migrations', 'check', dir, '--json');
     expect(broken.code).toBe(1);
     const failed = JSON.parse(broken.stdout) as { migrations: { version: string; status: string }[]; error: { file: string; line: number } };
-    expect(failed.migrations.at(-1)).toMatchObject({ version: '20240103000000', status: 'fail' });
+    expect(failed.migrations.at(-2)).toMatchObject({ version: '20240103000000', status: 'fail' });
     expect(failed.error).toMatchObject({ file: join(dir, '20240103000000_broken.sql'), line: 1 });
     const wrong = await tenantkit('audit', '--migrations', dir, '--format', 'flyway');
     expect(wrong.code).toBe(2);

@@ -41,6 +41,7 @@ export {
 export { type CheckEveryMigrationOptions, checkEveryMigration } from './migrations/check/every-migration.js';
 export { findBackfillTraps } from './migrations/check/backfill-trap.js';
 export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate, nullGate } from './migrations/check/null-gate.js';
+export { CHAIN_DATA_STEP, type ChainDataOptions, type SeedStep, checkChainData } from './migrations/check/chain-data.js';
 export { sqlDirectory } from './migrations/sql-directory.js';
 export { type UpOnlyOptions, type UpOnlyStep, upOnlyMigrations } from './migrations/up-only.js';
 export { type DbmateDirectoryOptions, dbmateDirectory, detectMigrationsFormat } from './migrations/dbmate.js';

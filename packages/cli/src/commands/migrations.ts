@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BackendKind, type MigrationCheckReport, type Migrator, MigrationFailedError, type Preset, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
+import { seedTenants } from '@tenantkit/fixtures';
+import { type BackendKind, CHAIN_DATA_STEP, type MigrationCheckReport, type Migrator, MigrationFailedError, type Preset, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
 import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, type SourceArgs, checkLocalUrl, checkSource, migratorFor, presetFor, sourceArgs } from '../source.js';
 import { UsageError } from '../usage.js';
@@ -11,7 +12,10 @@ export const MIGRATIONS_USAGE = `Usage: tenantkit migrations check (DIR | --migr
 Checks every migration of DIR on its own, from a fresh database at the version before it: up, down
 (the schema must be exactly where it was: tables, columns, constraints, indexes, enums, functions,
 triggers, policies, grants, and the roles the migration created), up again (the same schema again).
-A broken migration does not hide the next one. Then base -> head -> base -> head.
+A broken migration does not hide the next one. Then base -> head -> base -> head. Then the chain's
+data: on one more database, rows derived from the schema are seeded after every migration, each
+later up must keep them, and at the head no tenant column may be NULL (the NULL gate). Migrations
+with no down (Supabase, Prisma, Drizzle folders) get the last check instead of a down.
 
 Where the database comes from:
 ${SOURCE_USAGE}
@@ -23,6 +27,11 @@ Options:
                   declare a migration irreversible (repeatable; or a first line
                   "-- tenantkit: irreversible" in its up file): its missing down is not a failure.
                   An undeclared missing or empty down fails the migration.
+  --tenant-column NAME
+                  the tenant column the NULL gate checks (repeatable; default: the one the
+                  seeder finds, e.g. tenant_id, account_id, "tenantId")
+  --no-null-gate  a NULL tenant column is meant (a row every tenant shares): no NULL gate
+  --no-data-check no seeded rows carried through the chain (reported as not proven)
   --json          print exactly one JSON object on stdout
 
 Exit codes: 0 every step passes, 1 a step fails (SQL errors name the file and line), 2 usage or setup error.`;
@@ -83,6 +92,7 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
     return failure(2, error, json, where);
   }
   const on = values.url !== undefined ? { backend: 'url' as BackendKind, url: values.url, ...(args.allowRemote ? { allowRemote: true } : {}) } : args.backend ? { backend: args.backend as BackendKind } : args.alembic ? { backend: 'native' as BackendKind } : {};
+  const tenantColumns = values['tenant-column'];
   let report: MigrationCheckReport;
   try {
     report = await checkEveryMigration(migrator, {
@@ -92,6 +102,11 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
       // Alembic's own record stays after a downgrade to base, as golang-migrate's does.
       ...(args.alembic ? { ignoreTables: ['public.alembic_version'] } : {}),
       roles: { migrateAs: args.migrateAs },
+      ...(values['no-data-check'] ? {} : { seed: async (session, _migration, index) => {
+        const world = await seedTenants(session, { tenants: 2, rowsPerTable: 2, seed: index + 1, ...(tenantColumns ? { tenantColumns } : {}) });
+        return world.tenantColumn ? { tenantColumns: [world.tenantColumn] } : {};
+      } } as const),
+      ...(values['no-null-gate'] ? { tenantColumns: [] } : tenantColumns ? { tenantColumns } : {}),
     });
   } catch (error) {
     // A failing --setup file is a setup error (2), not a failing migration (1).
@@ -102,12 +117,16 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
 }
 
 function render(report: MigrationCheckReport): string {
-  const skipped = report.migrations.filter((step) => step.status === 'skip').length;
+  const data = report.migrations.find((step) => step.version === CHAIN_DATA_STEP.version && step.name === CHAIN_DATA_STEP.name);
+  const steps = report.migrations.filter((step) => step !== data);
+  const skipped = steps.filter((step) => step.status === 'skip').length;
+  const warned = data?.problems.some((problem) => problem.startsWith('warning:')) ? ' (see the warnings)' : '';
+  const carried = data?.status === 'pass' ? ` Every step applies on seeded rows${warned}, and no tenant column is left NULL.` : data ? " The chain's data is NOT proven (see \"data\" below)." : '';
   const verdict = !report.ok
     ? 'Migrations check FAILED.'
     : skipped === 0
-      ? 'Every migration goes up, comes down to where it was, and goes up again.'
-      : `Every migration applies on the state before it; ${skipped} of ${report.migrations.length} have no down step, so up -> down -> up is checked only for the others.`;
+      ? `Every migration goes up, comes down to where it was, and goes up again.${carried}`
+      : `Every migration applies on the state before it; ${skipped} of ${steps.length} have no down step, so up -> down -> up is checked only for the others.${carried}`;
   const lines = [verdict, ''];
   for (const step of report.migrations) {
     lines.push(`${step.status === 'pass' ? 'ok  ' : step.status === 'fail' ? 'FAIL' : 'skip'} ${step.version} ${step.name}`);
@@ -125,6 +144,9 @@ function parse(argv: readonly string[]) {
     options: {
       ...SOURCE_OPTIONS,
       irreversible: { type: 'string', multiple: true },
+      'tenant-column': { type: 'string', multiple: true },
+      'no-null-gate': { type: 'boolean' },
+      'no-data-check': { type: 'boolean' },
     },
   });
 }

@@ -5,12 +5,21 @@ import { presetMigrator, resolveBackendKind, startKit } from '../../kit.js';
 import { ServerBackend } from '../../server/server-backend.js';
 import type { MigrationTarget, Migrator } from '../migrator.js';
 import type { MigrationInfo } from '../migrator.js';
+import { CHAIN_DATA_STEP, type SeedStep, checkChainData } from './chain-data.js';
 import { type MigrationCheckReport, type MigrationStepReport, type StairwayOptions, checkMigration, runFullCycle } from './stairway.js';
 
 /** Where the check runs and as whom: the kit's own options, less what it decides itself. */
 export type CheckEveryMigrationOptions = Omit<KitOptions, 'migrations' | 'schema' | 'isolation' | 'poolSize'> & {
   /** Tables left out of the comparison besides the migrator's own state table. */
   readonly ignoreTables?: readonly string[];
+  /**
+   * Seeds the database after each migration on one more fresh database, whose rows every later up
+   * must keep, with the NULL gate at the head (see checkChainData). Without it the chain's data is
+   * reported as not checked.
+   */
+  readonly seed?: SeedStep;
+  /** The NULL gate's tenant columns (default tenant_id; empty: no gate). */
+  readonly tenantColumns?: readonly string[];
 };
 
 const EMPTY_DATABASE = '-- an empty database: the migrations under check build everything\n';
@@ -30,7 +39,7 @@ function notChecked(migration: MigrationInfo, why: string): MigrationStepReport 
  * next one; a migration whose predecessors cannot be applied is reported as not checked, with why.
  * On servers, roles a step's migrations created are dropped with its database, so the next step's
  * CREATE ROLE meets the server as the migrations expect. When every step passes: base -> head ->
- * base -> head on one more fresh database.
+ * base -> head on one more fresh database; with a seed, the chain's data (checkChainData) on another.
  */
 export async function checkEveryMigration(given: Migrator, options: CheckEveryMigrationOptions = {}): Promise<MigrationCheckReport> {
   const migrator = presetMigrator(given, options.preset);
@@ -94,6 +103,16 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
         ok = false;
         steps.push({ version: 'cycle', name: 'base -> head -> base -> head', status: 'fail', problems });
       }
+    }
+    if (!options.seed) {
+      steps.push({ ...CHAIN_DATA_STEP, status: 'skip', problems: ['not checked: no seed given (API: pass seed, e.g. seedTenants from @tenantkit/fixtures; CLI: leave out --no-data-check)'] });
+    } else if (!ok) {
+      steps.push({ ...CHAIN_DATA_STEP, status: 'skip', problems: ['not checked: a migration above fails'] });
+    } else {
+      const seed = options.seed;
+      const data = await onFreshDatabase((db) => checkChainData(migrator, { ...stepOptions(db), seed, ...(options.tenantColumns ? { tenantColumns: options.tenantColumns } : {}) }));
+      steps.push(data);
+      if (data.status === 'fail') ok = false;
     }
     return { ok, migrations: steps, error };
   } finally {
