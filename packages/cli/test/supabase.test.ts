@@ -145,6 +145,22 @@ create policy "members write projects" on public.projects for insert to authenti
     expect(statuses(report)['public.projects']).toBe('failed');
   });
 
+  test('a table with no primary key is still probed as anon, on the whole table', async () => {
+    const dir = await supabaseProject(ORGS, HELPER, `
+create table public.audit_events (
+  org_id uuid not null references public.organizations on delete cascade,
+  at timestamptz not null default now(),
+  body text
+);
+revoke truncate on public.audit_events from anon, authenticated;
+alter table public.audit_events enable row level security;
+create policy "events are public" on public.audit_events for select using (true);`);
+    const { code, report } = await audit(dir);
+    expect(code).toBe(1);
+    const anon = report.findings.find((finding) => finding.code === 'TK_ANON_REACHES_TENANT_ROWS' && finding.object === 'public.audit_events');
+    expect(anon?.message, JSON.stringify(report.findings)).toMatch(/anon \(a request without a token\) could read \d+ of the \d+ seeded tenant row\(s\) of public\.audit_events/);
+  });
+
   test("the platform's default TRUNCATE kept, and a materialized view it grants: named for authenticated and anon", async () => {
     const dir = await supabaseProject(`
 create table public.organizations (id uuid primary key default gen_random_uuid(), name text not null);
