@@ -12,9 +12,11 @@ const versionFile = (name: string) => fileURLToPath(new URL(`../alembic/versions
 
 const RBAC = 'a1f3c2d4e5b6';
 const ENUMS = 'b7e9d0c1f2a3';
+const PROJECTS = 'd4f1a8c2e6b9';
 const REVISIONS = [
   { version: RBAC, name: 'rbac', file: versionFile(`${RBAC}_rbac.py`) },
   { version: ENUMS, name: 'permission_enums', file: versionFile(`${ENUMS}_permission_enums.py`) },
+  { version: PROJECTS, name: 'tenant_projects', file: versionFile(`${PROJECTS}_tenant_projects.py`) },
 ];
 
 const alembic = (...args: string[]) => ['/usr/bin/python3', '-m', 'alembic', '-c', ALEMBIC_INI, ...args];
@@ -123,10 +125,11 @@ describe('alembic revisions of scenario 3', () => {
       expect(report.migrations.map((step) => [step.version, step.name, step.status, step.problems])).toEqual([
         [RBAC, 'rbac', 'pass', []],
         [ENUMS, 'permission_enums', 'pass', []],
+        [PROJECTS, 'tenant_projects', 'pass', []],
       ]);
       expect(report.error).toBeNull();
       expect(report.ok).toBe(true);
-      expect(await alembicRevision(db)).toBe(ENUMS);
+      expect(await alembicRevision(db)).toBe(PROJECTS);
     }));
 
   test('existing rows survive the enum refactor and come back exactly on downgrade', () =>

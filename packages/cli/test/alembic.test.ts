@@ -30,18 +30,19 @@ describe('migrations check --alembic', () => {
     expect(report.migrations.map((step) => [step.version, step.name, step.status])).toEqual([
       ['a1f3c2d4e5b6', 'rbac', 'pass'],
       ['b7e9d0c1f2a3', 'permission_enums', 'pass'],
+      ['d4f1a8c2e6b9', 'tenant_projects', 'pass'],
       ['data', 'seeded rows carried through base -> head', 'skip'],
     ]);
     expect(report.ok).toBe(true);
     // The enum migration refuses labels it cannot map, and made-up rows have none: not proven, said why.
-    expect(report.migrations[2]!.problems.join('\n')).toMatch(/not checked past b7e9d0c1f2a3 permission_enums: it fails on the rows seeded from the schema .*map to no permission_action/);
+    expect(report.migrations[3]!.problems.join('\n')).toMatch(/not checked past b7e9d0c1f2a3 permission_enums: it fails on the rows seeded from the schema .*map to no permission_action/);
   });
 
   test('a revision whose downgrade leaves a table behind fails that step, naming it (exit 1)', async () => {
     const dir = await project();
     await writeFile(
       join(dir, 'alembic/versions/c3d4e5f6a7b8_audit.py'),
-      `"""audit: an audit table whose downgrade forgets it\n\nRevision ID: c3d4e5f6a7b8\nRevises: b7e9d0c1f2a3\n"""\nfrom alembic import op\n\nrevision = "c3d4e5f6a7b8"\ndown_revision = "b7e9d0c1f2a3"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    op.execute("CREATE TABLE audit_entry (id bigint PRIMARY KEY, tenant_id uuid NOT NULL)")\n\n\ndef downgrade():\n    pass\n`,
+      `"""audit: an audit table whose downgrade forgets it\n\nRevision ID: c3d4e5f6a7b8\nRevises: d4f1a8c2e6b9\n"""\nfrom alembic import op\n\nrevision = "c3d4e5f6a7b8"\ndown_revision = "d4f1a8c2e6b9"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    op.execute("CREATE TABLE audit_entry (id bigint PRIMARY KEY, tenant_id uuid NOT NULL)")\n\n\ndef downgrade():\n    pass\n`,
     );
     const result = await tenantkit('migrations', 'check', '--alembic', join(dir, 'alembic.ini'), '--python', PYTHON, '--json');
     expect(result.code, result.stderr).toBe(1);
