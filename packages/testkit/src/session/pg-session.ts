@@ -3,7 +3,7 @@ import type { OpenSession } from '../backends/backend.js';
 import { importPeer } from '../peer.js';
 
 /** The part of node-postgres the kit uses, typed structurally so `pg` stays an optional peer. */
-interface PgClient {
+export interface PgClient {
   connect(): Promise<void>;
   query(config: { text: string; values?: readonly unknown[] } | string): Promise<{ rows: unknown[]; rowCount: number | null } | Array<{ rows: unknown[]; rowCount: number | null }>>;
   end(): Promise<void>;
@@ -20,13 +20,21 @@ export function loadPg(): Promise<PgModule> {
   return pgModule;
 }
 
-/** Opens one node-postgres connection and adapts it to the kit's Session. */
-export async function connectPg(url: string, applicationName = 'tenantkit'): Promise<OpenSession> {
+/**
+ * One connected node-postgres client, listened to: a server-side disconnect (a test database
+ * dropped, a server stopped) must not crash the test process; the next query reports it.
+ */
+export async function connectPgClient(url: string, applicationName: string): Promise<PgClient> {
   const pg = await loadPg();
   const client = new pg.default.Client({ connectionString: url, application_name: applicationName });
-  // A server-side disconnect must not crash the test process; the next query reports it.
   client.on('error', () => {});
   await client.connect();
+  return client;
+}
+
+/** Opens one node-postgres connection and adapts it to the kit's Session. */
+export async function connectPg(url: string, applicationName = 'tenantkit'): Promise<OpenSession> {
+  const client = await connectPgClient(url, applicationName);
   let closed = false;
   return {
     async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {

@@ -4,7 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError, MigrationsNotFoundError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
-import { loadPg } from '../../../session/pg-session.js';
+import { connectPgClient } from '../../../session/pg-session.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
 import { sqlStateOf } from '../../run-script.js';
 
@@ -136,10 +136,7 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
     const { runner } = await importPeer<NodePgMigrateModule>('node-pg-migrate', FEATURE);
     // The kit's own connection, listened to: the runner's would crash the process when the test
     // database is dropped under a connection it has not finished closing.
-    const pg = await loadPg();
-    const client = new pg.default.Client({ connectionString: target.url, application_name: 'tenantkit-node-pg-migrate' });
-    client.on('error', () => {});
-    await client.connect();
+    const client = await connectPgClient(target.url, 'tenantkit-node-pg-migrate');
     const startedAt = performance.now();
     try {
       await runner({
