@@ -23,6 +23,22 @@ export function requireName(kind: string, name: unknown): string {
   return name;
 }
 
+/**
+ * A setting name Postgres accepts for a custom setting (a dotted name of identifiers), checked when
+ * the context is made: otherwise the first probe fails with SQLSTATE 42602.
+ */
+export function requireSettingName(kind: string, name: unknown): string {
+  const checked = requireName(kind, name);
+  if (!/^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(checked)) {
+    throw new TenantContextError(
+      checked,
+      `${kind} ${JSON.stringify(checked)} is not a name Postgres accepts for a custom setting (it would fail with SQLSTATE 42602)`,
+      'Use a dotted name of letters, digits and underscores, the one the policies read with current_setting(), e.g. app.tenant_id.',
+    );
+  }
+  return checked;
+}
+
 const OUTSIDE_TRANSACTION_FIX =
   'Apply the context inside a transaction (db.app.transaction(async (tx) => { await context.apply(tx, tenant); ... })): LOCAL settings outside one end with the statement that set them, so the probes would run without any tenant.';
 

@@ -1,6 +1,6 @@
 import type { AutoFactories, World } from '@tenantkit/fixtures';
 import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
-import { expectApplied, requireName, setLocal, setLocalRole } from './context-steps.js';
+import { expectApplied, requireName, requireSettingName, setLocal, setLocalRole } from './context-steps.js';
 import { ContextLeakedError, TenantContextError } from './errors.js';
 import type { TableRef } from './guard.js';
 
@@ -31,7 +31,7 @@ export interface TenantContext {
 
 /** `SET LOCAL setting = tenant`, as set_config(setting, tenant, true). */
 export function gucContext(setting: string): TenantContext {
-  const name = requireName('The tenant setting', setting);
+  const name = requireSettingName('The tenant setting', setting);
   return {
     description: `SET LOCAL ${name} = <tenant>`,
     settings: [name],
@@ -101,7 +101,7 @@ export function jwtClaimsContext(options: JwtClaimsOptions = {}): TenantContext 
     );
   }
   const role = options.role === undefined ? 'authenticated' : options.role === null ? null : requireName('The JWT role', options.role);
-  const setting = requireName('The claims setting', options.claimsSetting ?? 'request.jwt.claims');
+  const setting = requireSettingName('The claims setting', options.claimsSetting ?? 'request.jwt.claims');
   const extra = options.extraClaims ?? {};
   return {
     description: `set_config('${setting}', {"${path.join('.')}": <tenant>}, true)${role === null ? '' : ` + SET LOCAL ROLE ${role}`}`,
@@ -153,7 +153,7 @@ export interface AssertNoLeakOptions {
  * must be back. Throws ContextLeakedError otherwise, which is what a plain SET causes.
  */
 export async function assertNoLeak(session: Queryable, context: string | TenantContext, options: AssertNoLeakOptions = {}): Promise<void> {
-  const settings = typeof context === 'string' ? [requireName('The tenant setting', context)] : context.settings;
+  const settings = typeof context === 'string' ? [requireSettingName('The tenant setting', context)] : context.settings;
   for (const setting of settings) {
     const { rows } = await session.query<{ value: string | null }>('SELECT pg_catalog.current_setting($1, true) AS value', [setting]);
     const value = rows[0]?.value;

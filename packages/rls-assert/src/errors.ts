@@ -147,7 +147,7 @@ export class BypassingIdentityError extends RlsAssertError {
 export class TenantContextError extends RlsAssertError {
   /** `what` says what happened, `fix` what to do; `object` names the setting, role or tables concerned. */
   constructor(object: string, what: string, fix: string, cause?: unknown) {
-    super('TENANTKIT_TENANT_CONTEXT', `Tenant context ${object}: ${what}. ${fix}`, { object, cause });
+    super('TENANTKIT_TENANT_CONTEXT', `Tenant context ${object}: ${sentence(what)} ${fix}`, { object, cause });
   }
 }
 
@@ -197,4 +197,9 @@ export class NamesNothingError extends RlsAssertError {
     );
     this.existing = existing;
   }
+}
+
+/** `what` as one sentence: a full stop added unless it already ends with one. */
+function sentence(what: string): string {
+  return /[.!?]$/.test(what.trimEnd()) ? what.trimEnd() : `${what.trimEnd()}.`;
 }

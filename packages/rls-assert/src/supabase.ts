@@ -1,7 +1,7 @@
 import { type AutoFactories, type Row, type SchemaModel, type TableModel, type TableSeed, type Tenancy, type World, createFaker, insertRows, keyText } from '@tenantkit/fixtures';
 import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
 import type { TenantContext } from './context.js';
-import { expectApplied, requireName, setLocal, setLocalRole } from './context-steps.js';
+import { expectApplied, requireName, requireSettingName, setLocal, setLocalRole } from './context-steps.js';
 import { TenantContextError } from './errors.js';
 import { count, failsClosed } from './outcome.js';
 import { keyFilter } from './probes.js';
@@ -127,7 +127,7 @@ function rowLike(factories: AutoFactories, table: TableModel, like: Row | undefi
  */
 export function membershipContext(options: MembershipContextOptions = {}): TenantContext {
   const role = requireName('The JWT role', options.role ?? 'authenticated');
-  const setting = requireName('The claims setting', options.claimsSetting ?? 'request.jwt.claims');
+  const setting = requireSettingName('The claims setting', options.claimsSetting ?? 'request.jwt.claims');
   const users = new Map<string, string>();
   let where = 'the membership table';
   return {

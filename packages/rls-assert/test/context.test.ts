@@ -216,6 +216,20 @@ describe.each(['system', 'embedded'] as const)('tenant context on a real server 
       expect(rolePerTenantContext((tenant) => tenant).clearedValue).toBeUndefined();
     }));
 
+  test('a context error reads as sentences: no doubled full stop when what happened ends with one', () => {
+    const error = new TenantContextError('policies', 'the kit cannot tell how a tenant is chosen.', 'Pass tenantSetting.');
+    expect(error.message).toBe('Tenant context policies: the kit cannot tell how a tenant is chosen. Pass tenantSetting.');
+    expect(new TenantContextError('x', 'no setting', 'Fix it.').message).toBe('Tenant context x: no setting. Fix it.');
+  });
+
+  test('a setting name Postgres would refuse (42602 at the first probe) is refused when the context is made', () => {
+    for (const bad of ['bad name;', 'tenant', 'app.tenant-id']) {
+      expect(() => gucContext(bad), bad).toThrow(TenantContextError);
+      expect(() => gucContext(bad)).toThrow(/is not a name Postgres accepts for a custom setting .*e\.g\. app\.tenant_id/);
+    }
+    expect(gucContext('app.tenant_id').settings).toEqual(['app.tenant_id']);
+  });
+
   test('applying outside a transaction is refused: the LOCAL context would already be gone', () =>
     withApp(async () => {
       const guc = await gucContext('app.tenant_id').apply(app, 'a').catch((error: unknown) => error);

@@ -160,13 +160,25 @@ interface WorkerDatabase {
   readonly sequences: readonly SequenceState[];
 }
 
+/**
+ * The tenant setting, checked before anything starts: Postgres takes only a dotted name of
+ * identifiers (app.tenant_id) for a custom setting, and would refuse any other at the first test.
+ */
+function tenantSetting(setting: string | undefined): string {
+  if (setting === undefined) return 'app.tenant_id';
+  if (typeof setting !== 'string' || !/^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(setting)) {
+    throw new InvalidOptionError('tenant.setting', `${JSON.stringify(setting)} is not a name Postgres accepts for a custom setting (SQLSTATE 42602 at the first test). Use a dotted name of letters, digits and underscores, the one your policies read with current_setting(), e.g. app.tenant_id.`);
+  }
+  return setting;
+}
+
 export async function startKit(options: KitOptions = {}): Promise<Kit> {
   const kind = resolveBackendKind(options);
   const roles = resolveRoles(options);
   const migrator = presetMigrator(resolveMigrator(options), options.preset);
   const setup = resolveSetup(options, roles);
   const tenant: ResolvedTenantContext = {
-    setting: options.tenant?.setting ?? 'app.tenant_id',
+    setting: tenantSetting(options.tenant?.setting),
     ...(options.tenant?.apply ? { apply: options.tenant.apply } : {}),
   };
   const backend = await startBackend(kind, options, roles);

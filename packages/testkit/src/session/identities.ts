@@ -133,7 +133,7 @@ export class Identities implements IdentitySet {
       throw new RoleEscapeError(this.#roles[name], `it sent ${sql.trim().slice(0, 120)}`);
     }
     if (name !== 'admin' && this.#sessionLeak.test(sql)) {
-      throw new ContextLeakError(this.#tenant.setting, `(refused before running: ${sql.trim().slice(0, 120)})`);
+      throw new ContextLeakError(this.#tenant.setting, sql.trim().slice(0, 120), true);
     }
   }
 
