@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { checkEveryMigration } from '../src/migrations/check/every-migration.js';
+import { checkEveryMigration, versionGaps } from '../src/migrations/check/every-migration.js';
 import type { SeedStep } from '../src/migrations/check/chain-data.js';
 import { upOnlyMigrations } from '../src/migrations/up-only.js';
 
@@ -70,3 +70,14 @@ test('a NOT NULL column added with no default and a tenant column left NULL fail
   const shared = await checkEveryMigration(await chain(`CREATE TABLE notes (id serial PRIMARY KEY, body text DEFAULT 'x');`, `ALTER TABLE notes ADD COLUMN account_id int;`), { seed: seedDefaults, tenantColumns: [] });
   expect(dataStep(shared).status).toBe('pass');
 }, 180_000);
+
+test('a gap in numbered versions is a warning on the migration after it; timestamps and spaced numbering are not gaps', () => {
+  const info = (...versions: string[]) => versions.map((version) => ({ version, name: 'm', reversible: true }));
+  expect([...versionGaps(info('0001', '0002', '0004', '0005', '0009'))]).toEqual([
+    ['0004', expect.stringMatching(/^warning: version 0003 is missing between 0002 and 0004/)],
+    ['0009', expect.stringMatching(/^warning: versions 0006 to 0008 are missing between 0005 and 0009/)],
+  ]);
+  expect(versionGaps(info('20240101120000', '20240301090000')).size).toBe(0);
+  expect(versionGaps(info('10', '20', '30')).size).toBe(0);
+  expect(versionGaps(info('1', '2', '3')).size).toBe(0);
+});

@@ -68,6 +68,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
       }
     }
   };
+  const gaps = versionGaps(migrations);
   try {
     let unreachable: string | undefined;
     for (const [index, migration] of migrations.entries()) {
@@ -94,7 +95,9 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
         continue;
       }
       error ??= step.checked.error;
-      steps.push(onPglite ? withExtensionHint(step.checked.report) : step.checked.report);
+      const report = onPglite ? withExtensionHint(step.checked.report) : step.checked.report;
+      const gap = gaps.get(migration.version);
+      steps.push(gap ? { ...report, problems: [gap, ...report.problems] } : report);
     }
     let ok = steps.every((entry) => entry.status !== 'fail') && !unreachable;
     if (ok && migrations.every((migration) => migration.reversible)) {
@@ -132,4 +135,24 @@ function withExtensionHint(report: MigrationStepReport): MigrationStepReport {
   const missing = report.problems.map(unavailableExtension).find(Boolean);
   if (!missing) return report;
   return { ...report, problems: [...report.problems, `PGlite does not ship the extension "${missing}": check these migrations on a real server (--backend native, backend: 'native') with the extension installed.`] };
+}
+
+/**
+ * Numbered versions (0001, 0002, ...; not timestamps) that skip a number: a warning on the migration
+ * after the gap, since a file deleted or not yet merged changes what the chain builds.
+ */
+export function versionGaps(migrations: readonly MigrationInfo[]): Map<string, string> {
+  const gaps = new Map<string, string>();
+  const numbers = migrations.map((migration) => (/^\d{1,6}$/.test(migration.version) ? Number(migration.version) : Number.NaN));
+  if (migrations.length < 2 || numbers.some((n) => Number.isNaN(n))) return gaps;
+  // Numbered in steps of 10 (or any spacing with no consecutive pair) is a convention, not a gap.
+  if (!numbers.some((n, index) => index > 0 && n - numbers[index - 1]! === 1)) return gaps;
+  for (let index = 1; index < numbers.length; index++) {
+    const [before, after] = [numbers[index - 1]!, numbers[index]!];
+    if (after - before <= 1) continue;
+    const width = migrations[index]!.version.length;
+    const missing = after - before === 2 ? `version ${String(before + 1).padStart(width, '0')} is` : `versions ${String(before + 1).padStart(width, '0')} to ${String(after - 1).padStart(width, '0')} are`;
+    gaps.set(migrations[index]!.version, `warning: ${missing} missing between ${migrations[index - 1]!.version} and ${migrations[index]!.version}: a migration deleted, renamed or not yet merged? Numbered migrations are applied in order, so a missing one changes what the chain builds.`);
+  }
+  return gaps;
 }
