@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type CommandMigration, type Migrator, commandMigrator } from '@tenantkit/testkit';
-import { UsageError } from './usage.js';
+import { UsageError } from './errors.js';
 
 const run = promisify(execFile);
 

@@ -3,6 +3,8 @@ import { auditCommand } from './commands/audit.js';
 import { initCommand } from './commands/init.js';
 import { migrationsCommand } from './commands/migrations.js';
 import { seedCommand } from './commands/seed.js';
+import { UsageError } from './errors.js';
+import { type CommandOutput, failure, wantsJson } from './failure.js';
 
 export interface CliResult {
   readonly code: number;
@@ -35,16 +37,24 @@ function usage(): string {
   ].join('\n');
 }
 
+const TOP_LEVEL: CommandOutput = { command: '', usage: usage(), emptyJson: {} };
+
 /** Runs the CLI on argv (without node and the script) and returns what it would print and its exit code. */
 export async function runCli(argv: readonly string[]): Promise<CliResult> {
   const [command] = argv;
-  if (command === undefined || command === '--help' || command === '-h') {
-    return { code: command === undefined ? 2 : 0, stdout: command === undefined ? '' : `${usage()}\n`, stderr: command === undefined ? `${usage()}\n` : '' };
-  }
+  if (command === '--help' || command === '-h') return { code: 0, stdout: `${usage()}\n`, stderr: '' };
   if (command === '--version' || command === '-v') return { code: 0, stdout: `${version()}\n`, stderr: '' };
-  if (command === 'seed') return seedCommand(argv.slice(1));
-  if (command === 'audit') return auditCommand(argv.slice(1));
-  if (command === 'migrations') return migrationsCommand(argv.slice(1));
-  if (command === 'init') return initCommand(argv.slice(1));
-  return { code: 2, stdout: '', stderr: `tenantkit: unknown command "${command}".\n\n${usage()}\n` };
+  try {
+    if (command === 'seed') return await seedCommand(argv.slice(1));
+    if (command === 'audit') return await auditCommand(argv.slice(1));
+    if (command === 'migrations') return await migrationsCommand(argv.slice(1));
+    if (command === 'init') return await initCommand(argv.slice(1));
+  } catch (error) {
+    // A command reports its own failures; one that escapes is still a named error, never a stack trace.
+    return failure({ ...TOP_LEVEL, command: command ?? '' }, 2, error, wantsJson(argv));
+  }
+  const problem = command === undefined || command.startsWith('-')
+    ? new UsageError(`missing the command: one of ${COMMANDS.map(([name]) => name).join(', ')}`)
+    : new UsageError(`unknown command "${command}": use one of ${COMMANDS.map(([name]) => name).join(', ')}`, command);
+  return failure(TOP_LEVEL, 2, problem, wantsJson(argv));
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type UpOnlyStep, detectMigrationsFormat } from '@tenantkit/testkit';
-import { UsageError } from './usage.js';
+import { UsageError } from './errors.js';
 
 /**
  * The migration folder layouts the CLI reads. golang-migrate and dbmate have downs; the others are

@@ -10,7 +10,9 @@ import {
   PRESETS,
   type Preset,
   type TestDatabase,
+  ServerUnreachableError,
   TenantkitError,
+  UnknownBackendError,
   dbmateDirectory,
   isLoopbackHost,
   openConnection,
@@ -20,7 +22,7 @@ import {
 } from '@tenantkit/testkit';
 import { type AlembicArgs, alembicMigrator } from './alembic.js';
 import { LAYOUTS, type Layout, detectLayout, isUpOnly, upOnlySteps } from './layouts.js';
-import { UsageError } from './usage.js';
+import { FileNotFoundError, UsageError } from './errors.js';
 
 /** Where a command's database comes from: SQL files or migrations on a disposable database, or a URL. */
 export interface SourceArgs {
@@ -185,34 +187,23 @@ export async function presetFor(args: SourceArgs): Promise<Preset | undefined> {
   return (args.format ?? (await detectLayout(args.migrations))) === 'supabase' ? 'supabase' : undefined;
 }
 
-/** A failed command: the message on stderr and, with --json, one JSON object on stdout. */
-export function failureResult(command: string, code: 1 | 2, error: unknown, json: boolean, jsonBody: Record<string, unknown> = {}): { code: number; stdout: string; stderr: string } {
-  const named = error instanceof TenantkitError ? error : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  const stderr = `tenantkit ${command}: ${named ? `${named.code}: ` : ''}${message}\n`;
-  if (!json) return { code, stdout: '', stderr };
-  const body = { ...jsonBody, error: { code: named?.code ?? 'TENANTKIT_ERROR', object: named?.object ?? null, message } };
-  return { code, stdout: `${JSON.stringify(body)}\n`, stderr };
-}
-
 export function checkSource(args: SourceArgs): void {
   const given = [args.sql.length > 0, args.migrations !== undefined, args.url !== undefined, args.alembic !== undefined].filter(Boolean).length;
   if (given !== 1) throw new UsageError('give exactly one of --sql FILE..., --migrations DIR, --alembic alembic.ini or --url URL');
   if (args.alembic && args.backend === 'pglite') {
     throw new UsageError('--alembic runs Alembic, which connects by URL, and PGlite has no server socket here: use --backend native (the default with --alembic), url or container');
   }
-  if (args.alembic && !existsSync(args.alembic.ini)) throw new UsageError(`--alembic ${args.alembic.ini}: no such file`);
-  if (args.backend !== undefined && !(BACKEND_KINDS as readonly string[]).includes(args.backend)) {
-    throw new UsageError(`unknown --backend "${args.backend}": use one of ${BACKEND_KINDS.join(', ')}`);
-  }
+  if (args.alembic && !existsSync(args.alembic.ini)) throw new FileNotFoundError('--alembic', args.alembic.ini);
+  // The same error as an unknown TENANTKIT_BACKEND, so both ways of naming a backend fail alike.
+  if (args.backend !== undefined && !(BACKEND_KINDS as readonly string[]).includes(args.backend)) throw new UnknownBackendError(args.backend, BACKEND_KINDS, '--backend');
   if (args.url !== undefined && args.backend !== undefined) throw new UsageError('--backend applies to --sql and --migrations, not to --url');
   if (args.url !== undefined && (args.setup.length > 0 || args.migrateAs !== 'owner' || args.preset !== undefined)) {
     throw new UsageError('--setup, --preset and --migrate-as shape a database the kit builds (--sql, --migrations); --url is an existing database, taken as it is');
   }
   if (args.format !== undefined && args.migrations === undefined) throw new UsageError('--format applies to --migrations DIR');
-  for (const file of args.setup) if (!existsSync(file)) throw new UsageError(`--setup ${file}: no such file`);
-  for (const file of args.sql) if (!existsSync(file)) throw new UsageError(`--sql ${file}: no such file`);
-  if (args.migrations !== undefined && !existsSync(args.migrations)) throw new UsageError(`--migrations ${args.migrations}: no such directory`);
+  for (const file of args.setup) if (!existsSync(file)) throw new FileNotFoundError('--setup', file);
+  for (const file of args.sql) if (!existsSync(file)) throw new FileNotFoundError('--sql', file);
+  if (args.migrations !== undefined && !existsSync(args.migrations)) throw new FileNotFoundError('--migrations', args.migrations, 'directory');
 }
 
 /** The host --url names; one that is not this machine needs --allow-remote. */
@@ -230,11 +221,23 @@ export function checkLocalUrl(url: string, allowRemote: boolean): string {
   return host;
 }
 
+/** user@host:port/database, without the password, for messages. */
+export function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.username ? `${decodeURIComponent(parsed.username)}@` : ''}${parsed.host}${parsed.pathname}`;
+  } catch {
+    return 'the --url database';
+  }
+}
+
 export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = {}): Promise<OpenedSource> {
   if (args.url !== undefined) {
     const url = args.url;
     const host = checkLocalUrl(url, args.allowRemote);
-    const session = await openConnection(url, 'tenantkit cli');
+    const session = await openConnection(url, 'tenantkit cli').catch((cause: unknown) => {
+      throw cause instanceof TenantkitError ? cause : new ServerUnreachableError(describeUrl(url), cause);
+    });
     return { description: `${host}${new URL(url).pathname}`, database: undefined, admin: session, files: [], close: () => session.close() };
   }
   const migrator = await migratorFor(args);

@@ -213,7 +213,7 @@ describe('tenantkit audit', () => {
     expect(accepted.stdout).toMatch(/ACCEPTED public\.invoices delete-unfiltered/);
     const html = await tenantkit('audit', '--sql', file, '--app-role', 'billing_app', '--html', join(tmpdir(), 'no-such-dir', 'r.html'), '--json');
     expect(html.code).toBe(2);
-    expect(JSON.parse(html.stdout)).toMatchObject({ ok: false, error: { code: 'TENANTKIT_ERROR' } });
+    expect(JSON.parse(html.stdout)).toMatchObject({ ok: false, error: { code: 'TENANTKIT_OUTPUT_UNWRITABLE' } });
   });
 });
 

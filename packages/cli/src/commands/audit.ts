@@ -1,4 +1,6 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type IsolationReport,
@@ -14,9 +16,10 @@ import {
   reportJson,
 } from '@tenantkit/rls-assert';
 import { type TestDatabase, TenantkitError, attachDatabase, grantCrud, quoteIdent } from '@tenantkit/testkit';
+import { CannotSetRoleError, OutputUnwritableError, UsageError } from '../errors.js';
+import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import type { CliResult } from '../index.js';
-import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
-import { UsageError } from '../usage.js';
+import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, describeUrl, openSource, sourceArgs } from '../source.js';
 
 export const AUDIT_USAGE = `Usage: tenantkit audit (--sql FILE... | --migrations DIR | --alembic alembic.ini | --url URL) [options]
 
@@ -88,63 +91,57 @@ function parse(argv: readonly string[]) {
 }
 
 /** With --json a failure is still the report's shape: nothing proven. */
-const NOT_PROVEN_BODY = { ok: false, tables: [], findings: [] };
+const AUDIT_OUTPUT: CommandOutput = { command: 'audit', usage: AUDIT_USAGE, emptyJson: { setup: null, tables: [], findings: [] } };
+
+/** What Postgres accepts as a custom setting name: identifiers joined by dots (app.tenant_id, request.jwt.claim.sub). */
+const SETTING_NAME = /^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)+$/;
 
 /** Failures that mean "isolation is not proven" (1) rather than "could not run" (2). */
 const NOT_PROVEN = new Set<string>(['TENANTKIT_BYPASSING_IDENTITY']);
 
 export async function auditCommand(argv: readonly string[]): Promise<CliResult> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    return usageFailure((error as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return { code: 0, stdout: `${AUDIT_USAGE}\n`, stderr: '' };
-  const appRole = values['app-role'];
+  const json = wantsJson(argv);
+  let values: ReturnType<typeof parse>['values'];
   let args: ReturnType<typeof sourceArgs>;
   let grants: 'schema' | 'crud';
   try {
+    let positionals: string[];
+    ({ values, positionals } = parse(argv));
+    if (values.help) return { code: 0, stdout: `${AUDIT_USAGE}\n`, stderr: '' };
     grants = appGrantsArg(values['app-grants'], 'schema');
     args = sourceArgs(values, positionals);
     checkSource(args);
-    if (values.url !== undefined && appRole === undefined) throw new UsageError('--url needs --app-role: the role the application connects as');
-    if (values.url !== undefined && values['app-grants'] !== undefined) throw new UsageError('--app-grants applies to --sql and --migrations; with --url the database\'s own grants are audited');
-    const contexts = [values['tenant-context-sql'], values['jwt-claims'], values.membership].filter((entry) => entry !== undefined);
-    if (contexts.length > 1) throw new UsageError('give one way to set the tenant: --tenant-context-sql, --jwt-claims or --membership');
-    if (values.membership !== undefined && !/^[^.\s]+(\.[^.\s]+)?\.[^.\s]+$/.test(values.membership)) throw new UsageError(`--membership "${values.membership}" is not TABLE.COLUMN (or SCHEMA.TABLE.COLUMN), e.g. public.memberships.user_id`);
-    if (values['jwt-role'] !== undefined && values['jwt-claims'] === undefined) throw new UsageError('--jwt-role goes with --jwt-claims');
-    if (values['tenant-context-sql'] !== undefined && !/\$1\b/.test(values['tenant-context-sql'])) {
-      throw new UsageError('--tenant-context-sql must use $1 (the tenant id), e.g. "SELECT set_tenant($1)"');
-    }
-    if (appRole !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(appRole)) throw new UsageError(`--app-role "${appRole}" is not a plain role name`);
+    checkAuditFlags(values);
+    // Checked before the audit runs, which takes a while, rather than after it.
+    if (values.html !== undefined) checkWritable('--html', values.html);
   } catch (error) {
-    return usageFailure((error as Error).message);
+    return failure(AUDIT_OUTPUT, 2, error, json);
   }
-  const json = Boolean(values.json);
+  const appRole = values['app-role'];
 
   let db: TestDatabase;
   let close: () => Promise<void>;
   let sourceFiles: readonly string[] = [];
+  const where = values.url === undefined ? 'the disposable database' : describeUrl(values.url);
   try {
     if (values.url !== undefined) {
       db = await attachDatabase({ url: values.url, appRole: appRole!, ...(values['allow-remote'] ? { allowRemote: true } : {}) });
       close = () => db.release();
+      const problem = await appRoleProblem(db, appRole!, [], true);
+      if (problem) {
+        await close().catch(() => {});
+        return failure(AUDIT_OUTPUT, 2, problem, json, where);
+      }
     } else {
       const source = await openSource(args, { roles: { appGrants: grants === 'crud' && appRole === undefined ? 'crud' : 'none' } });
       db = source.database!;
       close = () => source.close();
       sourceFiles = source.files;
       if (appRole !== undefined) {
-        const { rows } = await db.query<{ rolname: string; here: boolean }>(
-          `SELECT rolname, rolname = $1 AS here FROM pg_catalog.pg_roles WHERE rolname NOT LIKE 'pg\\_%' AND rolname <> ALL($2::text[]) ORDER BY rolname`,
-          [appRole, [db.app.role, db.owner.role]],
-        );
-        if (!rows.some((row) => row.here)) {
+        const problem = await appRoleProblem(db, appRole, [db.app.role, db.owner.role], false);
+        if (problem) {
           await close();
-          const roles = rows.map((row) => row.rolname);
-          return failureResult('audit', 2, new NamesNothingError('TENANTKIT_UNKNOWN_ROLE', 'The app role', [appRole], roles, 'Create it in the SQL you pass (the role your application connects as), or leave --app-role out to probe as the kit\'s own app role.'), json, NOT_PROVEN_BODY);
+          return failure(AUDIT_OUTPUT, 2, problem, json, where);
         }
         if (grants === 'crud') await grantCrud(db.admin, appRole);
         // The kit's app login acts with exactly that role's rights (and is refused if that role bypasses RLS).
@@ -152,7 +149,7 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
       }
     }
   } catch (error) {
-    return failureResult('audit', 2, error, json, NOT_PROVEN_BODY);
+    return failure(AUDIT_OUTPUT, 2, error, json, where);
   }
 
   let report: IsolationReport;
@@ -170,15 +167,14 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   } catch (error) {
     await close().catch(() => {});
     const notProven = error instanceof TenantkitError && NOT_PROVEN.has(error.code);
-    return failureResult('audit', notProven ? 1 : 2, error, json, NOT_PROVEN_BODY);
+    return failure(AUDIT_OUTPUT, notProven ? 1 : 2, error, json, where);
   }
   await close().catch(() => {});
   if (values.html) {
     try {
       await writeFile(values.html, renderHtml(report));
     } catch (error) {
-      const cause = error as NodeJS.ErrnoException;
-      return failureResult('audit', 2, new UsageError(`--html ${values.html}: the report could not be written (${cause.code ?? cause.message}); name a file in a directory that exists and is writable`), json, NOT_PROVEN_BODY);
+      return failure(AUDIT_OUTPUT, 2, new OutputUnwritableError('--html', values.html, error), json);
     }
   }
   return {
@@ -188,8 +184,57 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   };
 }
 
-function usageFailure(message: string): CliResult {
-  return { code: 2, stdout: '', stderr: `tenantkit audit: ${message}\n\n${AUDIT_USAGE}\n` };
+/** The flags that must agree with each other, checked before any database is opened. */
+function checkAuditFlags(values: ReturnType<typeof parse>['values']): void {
+  const appRole = values['app-role'];
+  if (values.url !== undefined && appRole === undefined) throw new UsageError('--url needs --app-role: the role the application connects as');
+  if (values.url !== undefined && values['app-grants'] !== undefined) throw new UsageError('--app-grants applies to --sql and --migrations; with --url the database\'s own grants are audited');
+  const contexts = [values['tenant-context-sql'], values['jwt-claims'], values.membership].filter((entry) => entry !== undefined);
+  if (contexts.length > 1) throw new UsageError('give one way to set the tenant: --tenant-context-sql, --jwt-claims or --membership');
+  if (values.membership !== undefined && !/^[^.\s]+(\.[^.\s]+)?\.[^.\s]+$/.test(values.membership)) throw new UsageError(`--membership "${values.membership}" is not TABLE.COLUMN (or SCHEMA.TABLE.COLUMN), e.g. public.memberships.user_id`);
+  if (values['jwt-role'] !== undefined && values['jwt-claims'] === undefined) throw new UsageError('--jwt-role goes with --jwt-claims');
+  if (values['tenant-context-sql'] !== undefined && !/\$1\b/.test(values['tenant-context-sql'])) {
+    throw new UsageError('--tenant-context-sql must use $1 (the tenant id), e.g. "SELECT set_tenant($1)"');
+  }
+  if (appRole !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(appRole)) throw new UsageError(`--app-role "${appRole}" is not a plain role name`, appRole);
+  const setting = values['tenant-setting'];
+  if (setting !== undefined && !SETTING_NAME.test(setting)) {
+    throw new UsageError(`--tenant-setting "${setting}" is not a name Postgres accepts for a custom setting (SQLSTATE 42602): use identifiers joined by a dot, the one the policies read with current_setting(), e.g. app.tenant_id`, setting);
+  }
+}
+
+/** A file the command will write: its folder must exist and be writable, and the path must not be a folder. */
+function checkWritable(flag: string, file: string): void {
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
+    accessSync(dirname(file), constants.W_OK);
+  } catch (error) {
+    throw new OutputUnwritableError(flag, file, error);
+  }
+}
+
+/**
+ * Why the app role cannot be probed: it does not exist (listing the roles that do), or the --url
+ * user may not SET ROLE to it. Both would otherwise surface as a raw error in the middle of the audit.
+ */
+async function appRoleProblem(db: TestDatabase, appRole: string, kitRoles: readonly string[], viaUrl: boolean): Promise<Error | undefined> {
+  const { rows } = await db.query<{ rolname: string; here: boolean }>(
+    `SELECT rolname, rolname = $1 AS here FROM pg_catalog.pg_roles WHERE rolname NOT LIKE 'pg\\_%' AND rolname <> ALL($2::text[]) ORDER BY rolname`,
+    [appRole, [...kitRoles]],
+  );
+  if (!rows.some((row) => row.here)) {
+    const fix = viaUrl
+      ? 'Name the role the application connects as (it must exist on that server), e.g. --app-role web.'
+      : 'Create it in the SQL you pass (the role your application connects as), or leave --app-role out to probe as the kit\'s own app role.';
+    return new NamesNothingError('TENANTKIT_UNKNOWN_ROLE', 'The app role', [appRole], rows.map((row) => row.rolname), fix);
+  }
+  if (!viaUrl) return undefined;
+  // PostgreSQL 16 grants SET ROLE separately from membership; before it, membership is what counts.
+  const { rows: [may] } = await db.query<{ user: string; may: boolean }>(
+    `SELECT current_user AS user, CASE WHEN current_setting('server_version_num')::int >= 160000 THEN pg_catalog.pg_has_role(current_user, $1, 'SET') ELSE pg_catalog.pg_has_role(current_user, $1, 'MEMBER') END AS may`,
+    [appRole],
+  );
+  return may && !may.may ? new CannotSetRoleError(may.user, appRole) : undefined;
 }
 
 /** The tenant context the flags describe, or undefined to use the setting (given or detected). */

