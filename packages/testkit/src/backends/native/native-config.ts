@@ -52,6 +52,9 @@ export const NATIVE_DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   synchronous_commit: 'off',
   full_page_writes: 'off',
   max_connections: '200',
+  // A schema file runs in one transaction, which locks every object it creates: 64 slots per
+  // connection (the default) run out near 4,000 tables; 512 hold tens of thousands.
+  max_locks_per_transaction: '512',
 };
 
 /** Settings the kit must control to find and reach the server. */

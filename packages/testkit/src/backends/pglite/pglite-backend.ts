@@ -23,8 +23,17 @@ interface PGliteInstance {
   close(): Promise<void>;
 }
 interface PGliteModule {
-  PGlite: new (options?: { loadDataDir?: Blob; username?: string; database?: string; extensions?: PgliteExtensions }) => PGliteInstance;
+  PGlite: {
+    new (options?: { loadDataDir?: Blob; username?: string; database?: string; extensions?: PgliteExtensions; startParams?: string[] }): PGliteInstance;
+    readonly defaultStartParams?: readonly string[];
+  };
 }
+
+/**
+ * A schema file runs in one transaction, which locks every object it creates: PGlite's default lock
+ * table fills near 2,000 tables (SQLSTATE 53200); 512 per connection holds tens of thousands.
+ */
+const START_SETTINGS = ['-c', 'max_locks_per_transaction=512'];
 
 export interface PgliteBackendOptions {
   readonly cacheDir?: string;
@@ -104,6 +113,8 @@ export class PgliteBackend implements Backend {
     const options = {
       ...(snapshot ? { loadDataDir: snapshot } : {}),
       ...(wanted.length > 0 ? { extensions: await extensionsOption(wanted) } : {}),
+      // Without the defaults (an older PGlite) its own start parameters are kept.
+      ...(this.#module!.PGlite.defaultStartParams ? { startParams: [...this.#module!.PGlite.defaultStartParams, ...START_SETTINGS] } : {}),
     };
     const instance = new this.#module!.PGlite(options);
     await instance.waitReady;
