@@ -1,4 +1,4 @@
-import { type Session, quoteIdent } from '@tenantkit/testkit';
+import { type Session, isCustomSettingName, quoteIdent } from '@tenantkit/testkit';
 import { TenantContextError } from './errors.js';
 
 /** The steps tenant contexts are made of: LOCAL settings and roles, each read back. */
@@ -29,7 +29,7 @@ export function requireName(kind: string, name: unknown): string {
  */
 export function requireSettingName(kind: string, name: unknown): string {
   const checked = requireName(kind, name);
-  if (!/^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(checked)) {
+  if (!isCustomSettingName(checked)) {
     throw new TenantContextError(
       checked,
       `${kind} ${JSON.stringify(checked)} is not a name Postgres accepts for a custom setting (it would fail with SQLSTATE 42602)`,

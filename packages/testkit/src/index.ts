@@ -57,5 +57,5 @@ export { connectPg as openConnection } from './session/pg-session.js';
 export type { OpenSession } from './backends/backend.js';
 export type { ServerEndpoint } from './server/server-backend.js';
 export type { AppIdentity, Identity } from './session/identity.js';
-export { quoteIdent, quoteLiteral, quoteQualified } from './sql/ident.js';
+export { isCustomSettingName, quoteIdent, quoteLiteral, quoteQualified } from './sql/ident.js';
 export { grantCrud } from './roles.js';

@@ -9,6 +9,7 @@ import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
 import { urlEndpoint } from './backends/url/url-backend.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
 import { DatabaseReleasedError, InvalidOptionError, UnknownBackendError } from './errors.js';
+import { isCustomSettingName } from './sql/ident.js';
 import { type SequenceState, captureSequences, restoreMovedSequences } from './isolation/sequences.js';
 import { type TruncatePlan, applyTruncatePlan, captureTruncatePlan } from './isolation/truncate.js';
 import type { Migrator } from './migrations/migrator.js';
@@ -166,7 +167,7 @@ interface WorkerDatabase {
  */
 function tenantSetting(setting: string | undefined): string {
   if (setting === undefined) return 'app.tenant_id';
-  if (typeof setting !== 'string' || !/^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(setting)) {
+  if (typeof setting !== 'string' || !isCustomSettingName(setting)) {
     throw new InvalidOptionError('tenant.setting', `${JSON.stringify(setting)} is not a name Postgres accepts for a custom setting (SQLSTATE 42602 at the first test). Use a dotted name of letters, digits and underscores, the one your policies read with current_setting(), e.g. app.tenant_id.`);
   }
   return setting;

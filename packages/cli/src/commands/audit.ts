@@ -15,7 +15,7 @@ import {
   renderMatrix,
   reportJson,
 } from '@tenantkit/rls-assert';
-import { type TestDatabase, TenantkitError, attachDatabase, grantCrud, quoteIdent } from '@tenantkit/testkit';
+import { type TestDatabase, TenantkitError, attachDatabase, grantCrud, isCustomSettingName, quoteIdent } from '@tenantkit/testkit';
 import { CannotSetRoleError, OutputUnwritableError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import type { CliResult } from '../index.js';
@@ -93,8 +93,6 @@ function parse(argv: readonly string[]) {
 /** With --json a failure is still the report's shape: nothing proven. */
 const AUDIT_OUTPUT: CommandOutput = { command: 'audit', usage: AUDIT_USAGE, emptyJson: { setup: null, tables: [], findings: [] } };
 
-/** What Postgres accepts as a custom setting name: identifiers joined by dots (app.tenant_id, request.jwt.claim.sub). */
-const SETTING_NAME = /^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)+$/;
 
 /** Failures that mean "isolation is not proven" (1) rather than "could not run" (2). */
 const NOT_PROVEN = new Set<string>(['TENANTKIT_BYPASSING_IDENTITY']);
@@ -198,7 +196,7 @@ function checkAuditFlags(values: ReturnType<typeof parse>['values']): void {
   }
   if (appRole !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(appRole)) throw new UsageError(`--app-role "${appRole}" is not a plain role name`, appRole);
   const setting = values['tenant-setting'];
-  if (setting !== undefined && !SETTING_NAME.test(setting)) {
+  if (setting !== undefined && !isCustomSettingName(setting)) {
     throw new UsageError(`--tenant-setting "${setting}" is not a name Postgres accepts for a custom setting (SQLSTATE 42602): use identifiers joined by a dot, the one the policies read with current_setting(), e.g. app.tenant_id`, setting);
   }
 }

@@ -16,3 +16,11 @@ export function quoteLiteral(value: string): string {
     ? ` E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`.trimStart()
     : `'${value.replaceAll("'", "''")}'`;
 }
+
+/**
+ * A name Postgres accepts for a custom setting read with current_setting(): identifiers joined by
+ * dots (app.tenant_id, request.jwt.claims). Any other fails with SQLSTATE 42602 when it is set.
+ */
+export function isCustomSettingName(name: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)+$/.test(name);
+}
