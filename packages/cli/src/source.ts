@@ -10,7 +10,7 @@ import {
   PRESETS,
   type Preset,
   type TestDatabase,
-  ServerUnreachableError,
+  connectionError,
   TenantkitError,
   UnknownBackendError,
   dbmateDirectory,
@@ -236,7 +236,7 @@ export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = 
     const url = args.url;
     const host = checkLocalUrl(url, args.allowRemote);
     const session = await openConnection(url, 'tenantkit cli').catch((cause: unknown) => {
-      throw cause instanceof TenantkitError ? cause : new ServerUnreachableError(describeUrl(url), cause);
+      throw cause instanceof TenantkitError ? cause : connectionError(url, cause);
     });
     return { description: `${host}${new URL(url).pathname}`, database: undefined, admin: session, files: [], close: () => session.close() };
   }

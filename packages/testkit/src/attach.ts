@@ -3,9 +3,8 @@ import type { TenantContextOptions } from './config.js';
 import type { BackendCapabilities } from './backends/backend.js';
 import { urlEndpoint } from './backends/url/url-backend.js';
 import type { TestDatabase } from './database.js';
-import { ServerUnreachableError } from './errors.js';
 import { Identities } from './session/identities.js';
-import { connectPg, describeUrl } from './session/pg-session.js';
+import { connectPg, connectionError } from './session/pg-session.js';
 
 export interface AttachOptions {
   /** The database to inspect; its user must be able to SET ROLE to the app (and owner) role. */
@@ -36,7 +35,7 @@ export async function attachDatabase(options: AttachOptions): Promise<TestDataba
   try {
     session = await connectPg(endpoint.adminUrl, 'tenantkit attach');
   } catch (cause) {
-    throw new ServerUnreachableError(describeUrl(endpoint.adminUrl), cause);
+    throw connectionError(endpoint.adminUrl, cause);
   }
   const { rows } = await session.query<{ user: string; database: string }>('SELECT session_user AS user, current_database() AS database');
   const { user, database } = rows[0]!;

@@ -11,6 +11,8 @@ export type TenantkitErrorCode =
   | 'TENANTKIT_MIGRATIONS_INVALID'
   | 'TENANTKIT_MIGRATION_FAILED'
   | 'TENANTKIT_SERVER_UNREACHABLE'
+  | 'TENANTKIT_LOGIN_REFUSED'
+  | 'TENANTKIT_LOCK_WAIT_TIMEOUT'
   | 'TENANTKIT_SERVER_START_FAILED'
   | 'TENANTKIT_NATIVE_BINARIES_NOT_FOUND'
   | 'TENANTKIT_INSUFFICIENT_PRIVILEGES'
@@ -97,6 +99,10 @@ export interface SqlLocation {
   readonly sourceLine: string;
 }
 
+/** 53200 in a migration: almost always the lock table, filled by one transaction creating many objects. */
+const LOCKS_EXHAUSTED =
+  'The server ran out of lock slots: a transaction holds a lock on every object it creates until it ends, and the lock table has max_locks_per_transaction x max_connections slots. Raise max_locks_per_transaction on the server (native backend: native.settings { max_locks_per_transaction: \'1024\' }; the kit\'s own native servers start with 512), or split the file into several migrations, each of which runs in its own transaction. ';
+
 export class MigrationFailedError extends TenantkitError {
   readonly location: SqlLocation | undefined;
   readonly statement: string | undefined;
@@ -119,9 +125,14 @@ export class MigrationFailedError extends TenantkitError {
     const pointer = args.location
       ? `\n  ${args.location.line} | ${args.location.sourceLine}\n  ${' '.repeat(String(args.location.line).length)} | ${' '.repeat(Math.max(0, args.location.column - 1))}^`
       : '';
+    const privilege = `The role ${args.role ?? 'that ran it'} lacks a privilege this statement needs. If it truly needs a superuser (an untrusted extension, ALTER SYSTEM, a C function), migrate as the admin: roles.migrateAs 'admin' (CLI --migrate-as admin); if it needs something a project's setup gives (a role, a grant), put that in setup (CLI --setup FILE). `;
+    const fix =
+      args.sqlState === '53200'
+        ? `${LOCKS_EXHAUSTED}Nothing in that file was applied (it ran in one transaction).`
+        : `${args.sqlState === '42501' ? privilege : ''}Fix the statement in that file; nothing after it was applied (the migration ran in a transaction unless it manages its own).`;
     super(
       'TENANTKIT_MIGRATION_FAILED',
-      `Migration ${args.migration} (${args.direction}) failed at ${where}${args.sqlState ? ` [SQLSTATE ${args.sqlState}]` : ''}${args.role ? ` as role ${args.role}` : ''}: ${pgMessage}${pointer}\n${args.sqlState === '42501' ? `The role ${args.role ?? 'that ran it'} lacks a privilege this statement needs. If it truly needs a superuser (an untrusted extension, ALTER SYSTEM, a C function), migrate as the admin: roles.migrateAs 'admin' (CLI --migrate-as admin); if it needs something a project's setup gives (a role, a grant), put that in setup (CLI --setup FILE). ` : ''}Fix the statement in that file; nothing after it was applied (the migration ran in a transaction unless it manages its own).`,
+      `Migration ${args.migration} (${args.direction}) failed at ${where}${args.sqlState ? ` [SQLSTATE ${args.sqlState}]` : ''}${args.role ? ` as role ${args.role}` : ''}: ${pgMessage}${pointer}\n${fix}`,
       { object: args.location?.file ?? args.migration, cause: args.cause },
     );
     this.location = args.location;
@@ -221,10 +232,13 @@ export class RoleEscapeError extends TenantkitError {
 }
 
 export class ContextLeakError extends TenantkitError {
-  constructor(setting: string, value: string) {
+  /** `value`: what the setting still holds; or, with `refused`, the statement stopped before it ran. */
+  constructor(setting: string, value: string, refused = false) {
     super(
       'TENANTKIT_CONTEXT_LEAK',
-      `Tenant setting "${setting}" still holds "${value}" after the transaction that set it ended: it was set with SET (session) instead of SET LOCAL, so it would leak through a connection pool to the next request. Use SET LOCAL or set_config(name, value, true) inside a transaction.`,
+      refused
+        ? `Tenant setting "${setting}": the statement ${JSON.stringify(value)} was refused before it ran, because it sets a value for the whole session (SET without LOCAL, or set_config(name, value, false)), which a connection pool would hand to the next request. Use SET LOCAL or set_config(name, value, true) inside a transaction.`
+        : `Tenant setting "${setting}" still holds "${value}" after the transaction that set it ended: it was set with SET (session) instead of SET LOCAL, so it would leak through a connection pool to the next request. Use SET LOCAL or set_config(name, value, true) inside a transaction.`,
       { object: setting },
     );
   }
@@ -256,6 +270,38 @@ export class PgliteExtensionUnavailableError extends TenantkitError {
       'TENANTKIT_PGLITE_EXTENSION_UNAVAILABLE',
       `The migrations run CREATE EXTENSION "${extension}", which the installed PGlite package does not ship (it ships contrib modules such as uuid-ossp, pgcrypto, citext, ltree, hstore, pg_trgm). Run on a real server instead: backend "native" (CLI --backend native), with the extension installed there.`,
       { object: extension, cause },
+    );
+  }
+}
+
+export class LoginRefusedError extends TenantkitError {
+  /** `object`: the role or database the server refused; `fix`: what to change, for that case. */
+  constructor(target: string, object: string, sqlState: string, fix: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'TENANTKIT_LOGIN_REFUSED',
+      `The Postgres server at ${target} is running but refused the connection: ${reason} [SQLSTATE ${sqlState}]. ${fix}`,
+      { object, sqlState, cause },
+    );
+  }
+}
+
+export class LockWaitTimeoutError extends TenantkitError {
+  constructor(statement: string, object: string, waitedMs: number, cause: unknown) {
+    super(
+      'TENANTKIT_LOCK_WAIT_TIMEOUT',
+      `${statement} waited ${waitedMs} ms for a lock on ${object} that another session holds, and was cancelled (lock_timeout ${waitedMs} ms). A session in an open transaction that touched ${object} blocks it: find it (SELECT pid, application_name, state, query FROM pg_stat_activity WHERE state LIKE 'idle in transaction%') and end that transaction or the session (SELECT pg_terminate_backend(pid)), then run again.`,
+      { object, statement, cause },
+    );
+  }
+}
+
+export class AdminMembershipError extends TenantkitError {
+  constructor(admin: string, roles: readonly string[], grant: string, cause: unknown) {
+    super(
+      'TENANTKIT_INSUFFICIENT_PRIVILEGES',
+      `Role "${admin}" is not a member of the kit's role(s) ${roles.map((role) => `"${role}"`).join(' and ')} and may not grant that to itself, so it cannot create or drop databases owned by them. As a superuser, run: ${grant} Or connect as a superuser.`,
+      { object: admin, cause },
     );
   }
 }

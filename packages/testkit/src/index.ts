@@ -53,7 +53,7 @@ export { type NodePgMigrateMigratorOptions, nodePgMigrateMigrator } from './migr
 export { type UmzugLike, type UmzugMigratorOptions, umzugMigrator } from './migrations/adapters/umzug/umzug-migrator.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
 export { ServerBackend } from './server/server-backend.js';
-export { connectPg as openConnection } from './session/pg-session.js';
+export { connectPg as openConnection, connectionError } from './session/pg-session.js';
 export type { OpenSession } from './backends/backend.js';
 export type { ServerEndpoint } from './server/server-backend.js';
 export type { AppIdentity, Identity } from './session/identity.js';

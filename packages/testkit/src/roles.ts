@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type { ResolvedRoles } from './config.js';
-import { RoleConflictError } from './errors.js';
+import { AdminMembershipError, RoleConflictError } from './errors.js';
 import type { Session } from './queryable.js';
 import { quoteIdent, quoteLiteral } from './sql/ident.js';
 
@@ -26,6 +26,22 @@ export async function roleNames(session: Session): Promise<Set<string>> {
 /** Deterministic per server, so every process of a run can log in as the roles it shares. */
 export function derivePassword(secret: string, role: string): string {
   return createHash('sha256').update(`tenantkit-role\0${secret}\0${role}`).digest('hex').slice(0, 32);
+}
+
+/** Iterations PostgreSQL itself uses for SCRAM-SHA-256 (scram_iterations' default). */
+const SCRAM_ITERATIONS = 4096;
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL would store for `password` (RFC 5802/7677), computed here so
+ * that CREATE/ALTER ROLE ... PASSWORD never carries the password itself: statements end up in the
+ * server log (log_statement = ddl), verifiers are useless for logging in. The kit's passwords are
+ * hex, for which SASLprep changes nothing.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = SCRAM_ITERATIONS): string {
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
 export interface EnsureRolesOptions {
@@ -61,7 +77,10 @@ export async function letOwnerCreateRoles(session: Session, owner: string): Prom
 
 /**
  * Creates the owner and app roles when missing and checks that existing ones are what they claim:
- * the app role must not bypass RLS, or every isolation result would be meaningless.
+ * the app role must not bypass RLS, or every isolation result would be meaningless. Only roles the
+ * kit marked as its own are adopted (and their password reset); a role with a kit name that the kit
+ * did not make is someone else's, whatever its attributes. Roles created here are dropped again if
+ * anything after their creation fails, so a refused run leaves nothing behind.
  */
 export async function ensureRoles(session: Session, roles: ResolvedRoles, options: EnsureRolesOptions): Promise<void> {
   const { rows } = await session.query<RoleRow>(
@@ -69,44 +88,90 @@ export async function ensureRoles(session: Session, roles: ResolvedRoles, option
        FROM pg_roles WHERE rolname = ANY($1::text[])`,
     [[roles.owner, roles.app]],
   );
-  for (const which of ['owner', 'app'] as const) {
-    const name = roles[which];
-    const existing = rows.find((row) => row.rolname === name);
-    const password = options.passwordFor?.(which);
-    const passwordClause = password === undefined ? '' : ` PASSWORD ${quoteLiteral(password)}`;
-    if (!existing) {
-      if (options.createOnlyPrefixed && !name.startsWith(KIT_PREFIX)) {
-        throw new RoleConflictError(
-          name,
-          `Role "${name}" (the ${which} role) does not exist on this server, and the kit only creates roles named ${KIT_PREFIX}* on a server it does not own. Create it yourself (CREATE ROLE ${name} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '...') and pass roles.passwords.${which}, or use a ${KIT_PREFIX} name.`,
-        );
+  for (const which of ['owner', 'app'] as const) checkRole(roles, which, rows.find((row) => row.rolname === roles[which]), options);
+  const created: string[] = [];
+  try {
+    for (const which of ['owner', 'app'] as const) {
+      const name = roles[which];
+      const existing = rows.find((row) => row.rolname === name);
+      const password = options.passwordFor?.(which);
+      const passwordClause = password === undefined ? '' : ` PASSWORD ${quoteLiteral(scramVerifier(password))}`;
+      if (!existing) {
+        try {
+          await session.exec(
+            `CREATE ROLE ${quoteIdent(name)} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION${passwordClause}`,
+          );
+          created.push(name);
+        } catch (error) {
+          // Another process created it first: fine, it is checked below on the next run.
+          if ((error as { code?: string }).code !== '42710' && (error as { code?: string }).code !== '23505') throw error;
+        }
+        await session.exec(`COMMENT ON ROLE ${quoteIdent(name)} IS ${quoteLiteral(`${KIT_MARK}${which} role`)}`);
+      } else if (existing.comment?.startsWith(KIT_MARK)) {
+        // Ours: keep it usable for login with the password this server's runs share.
+        await session.exec(`ALTER ROLE ${quoteIdent(name)} LOGIN${passwordClause}`);
       }
-      try {
-        await session.exec(
-          `CREATE ROLE ${quoteIdent(name)} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION${passwordClause}`,
-        );
-      } catch (error) {
-        // Another process created it first: fine, it is checked below on the next run.
-        if ((error as { code?: string }).code !== '42710' && (error as { code?: string }).code !== '23505') throw error;
-      }
-      await session.exec(`COMMENT ON ROLE ${quoteIdent(name)} IS ${quoteLiteral(`${KIT_MARK}${which} role`)}`);
-      continue;
     }
-    if (existing.rolsuper || existing.rolbypassrls) {
+    await actAsKitRoles(session, [roles.owner, roles.app]);
+  } catch (error) {
+    for (const name of created.reverse()) await session.exec(`DROP ROLE IF EXISTS ${quoteIdent(name)}`).catch(() => {});
+    throw error;
+  }
+}
+
+/** Refuses, before anything is created, a role the kit may not use as `which`. */
+function checkRole(roles: ResolvedRoles, which: 'owner' | 'app', existing: RoleRow | undefined, options: EnsureRolesOptions): void {
+  const name = roles[which];
+  if (!existing) {
+    if (options.createOnlyPrefixed && !name.startsWith(KIT_PREFIX)) {
       throw new RoleConflictError(
         name,
-        `Role "${name}" is configured as the ${which} role but is ${existing.rolsuper ? 'a SUPERUSER' : 'BYPASSRLS'}: it would ignore row level security and prove nothing. Use a role that is NOSUPERUSER NOBYPASSRLS (ALTER ROLE ${name} NOSUPERUSER NOBYPASSRLS) or another name.`,
+        `Role "${name}" (the ${which} role) does not exist on this server, and the kit only creates roles named ${KIT_PREFIX}* on a server it does not own. Create it yourself (CREATE ROLE ${name} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '...') and pass roles.passwords.${which}, or use a ${KIT_PREFIX} name.`,
       );
     }
-    if (existing.comment?.startsWith(KIT_MARK)) {
-      // Ours: keep it usable for login with the password this server's runs share.
-      await session.exec(`ALTER ROLE ${quoteIdent(name)} LOGIN${passwordClause}`);
-    } else if (!existing.rolcanlogin && options.passwordFor) {
-      throw new RoleConflictError(
-        name,
-        `Role "${name}" exists but cannot log in, so tests cannot connect as it. ALTER ROLE ${name} LOGIN, or choose another name.`,
-      );
-    }
+    return;
+  }
+  if (existing.rolsuper || existing.rolbypassrls) {
+    throw new RoleConflictError(
+      name,
+      `Role "${name}" is configured as the ${which} role but is ${existing.rolsuper ? 'a SUPERUSER' : 'BYPASSRLS'}: it would ignore row level security and prove nothing. Use a role that is NOSUPERUSER NOBYPASSRLS (ALTER ROLE ${name} NOSUPERUSER NOBYPASSRLS) or another name.`,
+    );
+  }
+  if (existing.comment?.startsWith(KIT_MARK)) return;
+  if (name.startsWith(KIT_PREFIX)) {
+    throw new RoleConflictError(
+      name,
+      `Role "${name}" (the ${which} role) exists on this server but was not created by the kit (it lacks the kit's "${KIT_MARK}" comment), so the kit will not adopt it${existing.rolcanlogin ? ' as a login it does not control' : ''}. If it is a leftover, drop it (DROP ROLE ${quoteIdent(name)};); if it is someone else's, give the kit other names (roles.${which}: 'tk_<something>').`,
+    );
+  }
+  if (!existing.rolcanlogin && options.passwordFor) {
+    throw new RoleConflictError(
+      name,
+      `Role "${name}" exists but cannot log in, so tests cannot connect as it. ALTER ROLE ${name} LOGIN, or choose another name.`,
+    );
+  }
+}
+
+/**
+ * An admin that is not a superuser must be a member of the kit's roles to create databases owned by
+ * the owner, drop them and end the app's sessions in them. PostgreSQL 15 gives a CREATEROLE role no
+ * membership in the roles it creates (it may grant it, to itself too); 16 and later give it ADMIN
+ * OPTION only, with which it grants itself SET and INHERIT.
+ */
+async function actAsKitRoles(session: Session, names: readonly string[]): Promise<void> {
+  const { rows } = await session.query<{ admin: string; missing: string[]; num: string }>(
+    `SELECT current_user AS admin, current_setting('server_version_num') AS num,
+            array(SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1::text[]) AND NOT pg_has_role(oid, 'USAGE')) AS missing`,
+    [names],
+  );
+  const { admin, missing, num } = rows[0]!;
+  if (missing.length === 0) return;
+  const grant = `GRANT ${missing.map(quoteIdent).join(', ')} TO ${quoteIdent(admin)}${Number(num) >= 160000 ? ' WITH INHERIT TRUE, SET TRUE' : ''};`;
+  try {
+    await session.exec(grant);
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42501') throw error;
+    throw new AdminMembershipError(admin, missing, grant, error);
   }
 }
 

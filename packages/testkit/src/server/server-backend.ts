@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { BackendKind, ResolvedRoles } from '../config.js';
-import { InsufficientPrivilegesError, RoleConflictError, ServerUnreachableError, TemplateLockTimeoutError } from '../errors.js';
+import { InsufficientPrivilegesError, LockWaitTimeoutError, RoleConflictError, TemplateLockTimeoutError } from '../errors.js';
 import { elapsedMs, formatMs, progress } from '../progress.js';
 import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles, roleNames } from '../roles.js';
 import { quoteIdent, quoteLiteral } from '../sql/ident.js';
 import { Mutex } from '../session/identity.js';
-import { connectPg, describeUrl, withCredentials } from '../session/pg-session.js';
+import { connectPg, connectionError, describeUrl, withCredentials } from '../session/pg-session.js';
 import type {
   Backend,
   BackendCapabilities,
@@ -31,11 +31,17 @@ export interface ServerBackendOptions {
   readonly templateLockTimeoutMs: number;
   /** The kit may create roles without its prefix only on servers it started. */
   readonly ownsServer: boolean;
+  /**
+   * How long one of the kit's statements may wait for a lock another session holds (a DROP DATABASE
+   * behind an open transaction that touched that database). Default 30000.
+   */
+  readonly lockTimeoutMs?: number;
 }
 
 /** Advisory-lock class of every lock the kit takes ("tk"). */
 const LOCK_CLASS = 0x746b;
 const CLONE_PATTERN = /^tk_([0-9a-f]{10})_\d+$/;
+const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
 const CAPABILITIES: BackendCapabilities = {
   supportsTemplates: true,
@@ -65,6 +71,8 @@ export class ServerBackend implements Backend {
   readonly #ready = new Map<string, string[]>();
   readonly #pending = new Set<Promise<unknown>>();
   #refillError: unknown;
+  /** The first database that could not be dropped in the background, reported by stop(). */
+  #dropError: unknown;
   #filling = 0;
   #stopped = false;
 
@@ -81,12 +89,28 @@ export class ServerBackend implements Backend {
   async start(): Promise<this> {
     const url = this.#endpoint.adminUrl;
     this.#maintenanceDb = decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
+    const lockTimeoutMs = this.#options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    let control: OpenSession;
     try {
-      this.#control = serialized(await connectPg(url, `tenantkit control ${this.runId}`));
+      control = serialized(await connectPg(url, `tenantkit control ${this.runId}`), lockTimeoutMs);
     } catch (cause) {
-      throw new ServerUnreachableError(describeUrl(url), cause);
+      throw connectionError(url, cause);
     }
-    const control = this.#control;
+    this.#control = control;
+    try {
+      await this.#checkServer(control, url, lockTimeoutMs);
+      await this.reapStale();
+    } catch (error) {
+      // An open connection would keep the process alive after the error is reported.
+      this.#control = undefined;
+      await control.close();
+      throw error;
+    }
+    return this;
+  }
+
+  async #checkServer(control: OpenSession, url: string, lockTimeoutMs: number): Promise<void> {
+    await control.exec(`SET lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
     const { rows } = await control.query<{ user: string; super: boolean; createdb: boolean; createrole: boolean; version: string; num: string }>(
       `SELECT current_user AS user, rolsuper AS super, rolcreatedb AS createdb, rolcreaterole AS createrole,
               current_setting('server_version') AS version, current_setting('server_version_num') AS num
@@ -98,8 +122,6 @@ export class ServerBackend implements Backend {
     const missing = [...(me.super || me.createdb ? [] : ['CREATEDB']), ...(me.super || me.createrole ? [] : ['CREATEROLE'])];
     if (missing.length > 0) throw new InsufficientPrivilegesError(me.user, missing, describeUrl(url));
     await control.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, `run:${this.runId}`]);
-    await this.reapStale();
-    return this;
   }
 
   #session(): OpenSession {
@@ -183,11 +205,11 @@ export class ServerBackend implements Backend {
       );
       const existing = rows[0];
       const count = (await spec.migrator.list()).length;
+      if (existing && !existing.comment?.startsWith(KIT_MARK)) {
+        throw new RoleConflictError(name, `Database ${name} exists but was not created by the kit; it is left alone. Drop or rename it yourself.`);
+      }
       if (existing?.datistemplate) return { name, key: spec.key, built: false, migrations: count, ms: elapsedMs(startedAt) };
       if (existing) {
-        if (!existing.comment?.startsWith(KIT_MARK)) {
-          throw new RoleConflictError(name, `Database ${name} exists but was not created by the kit; it is left alone. Drop or rename it yourself.`);
-        }
         // Left half-built by a process that died while migrating.
         await control.exec(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
       }
@@ -304,7 +326,9 @@ export class ServerBackend implements Backend {
       open: (identity) => connectPg(this.#urlFor(identity, name), `tenantkit ${identity}`),
       dispose: async ({ keep }) => {
         if (keep) return this.#urlFor('admin', name);
-        void this.#track(this.#drop(name));
+        void this.#track(this.#drop(name)).catch((error: unknown) => {
+          this.#dropError ??= error;
+        });
         return undefined;
       },
     };
@@ -361,12 +385,18 @@ export class ServerBackend implements Backend {
     const control = this.#control;
     if (control) {
       for (const names of this.#ready.values()) {
-        for (const name of names.splice(0)) await this.#drop(name).catch(() => {});
+        for (const name of names.splice(0)) {
+          await this.#drop(name).catch((error: unknown) => {
+            this.#dropError ??= error;
+          });
+        }
       }
       await control.close();
       this.#control = undefined;
     }
     await this.#endpoint.stop();
+    // A database that could not be dropped is still on the server: say so instead of ending quietly.
+    if (this.#dropError !== undefined) throw this.#dropError;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -374,12 +404,21 @@ export class ServerBackend implements Backend {
   }
 }
 
-/** One connection shared by the foreground and the pool's background work: one statement at a time. */
-function serialized(session: OpenSession): OpenSession {
+/**
+ * One connection shared by the foreground and the pool's background work: one statement at a time.
+ * Its statements wait at most lock_timeout for locks; such a timeout becomes a named error.
+ */
+function serialized(session: OpenSession, lockTimeoutMs: number): OpenSession {
   const mutex = new Mutex();
+  const named = (sql: string) => (error: unknown) => {
+    if ((error as { code?: string }).code !== '55P03') throw error;
+    const statement = sql.trim().replace(/\s+/g, ' ').slice(0, 200);
+    const object = /"((?:[^"]|"")+)"/.exec(statement)?.[1]?.replaceAll('""', '"') ?? 'an object';
+    throw new LockWaitTimeoutError(statement, object, lockTimeoutMs, error);
+  };
   return {
-    query: (sql, params) => mutex.run(() => session.query(sql, params)),
-    exec: (sql) => mutex.run(() => session.exec(sql)),
+    query: <R>(sql: string, params?: readonly unknown[]) => mutex.run(() => session.query<R>(sql, params).catch(named(sql))),
+    exec: (sql) => mutex.run(() => session.exec(sql).catch(named(sql))),
     close: () => mutex.run(() => session.close()),
   };
 }

@@ -1,6 +1,8 @@
 import type { QueryResult } from '../queryable.js';
 import type { OpenSession } from '../backends/backend.js';
+import { LoginRefusedError, ServerUnreachableError, type TenantkitError } from '../errors.js';
 import { importPeer } from '../peer.js';
+import { quoteIdent } from '../sql/ident.js';
 
 /** The part of node-postgres the kit uses, typed structurally so `pg` stays an optional peer. */
 export interface PgClient {
@@ -10,7 +12,7 @@ export interface PgClient {
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 interface PgModule {
-  default: { Client: new (config: { connectionString: string; application_name?: string }) => PgClient };
+  default: { Client: new (config: { connectionString: string; application_name?: string; connectionTimeoutMillis?: number }) => PgClient };
 }
 
 let pgModule: Promise<PgModule> | undefined;
@@ -20,15 +22,35 @@ export function loadPg(): Promise<PgModule> {
   return pgModule;
 }
 
+/** How long a connection attempt may wait for the server: the URL's connect_timeout (seconds, as in libpq), else 10 s. */
+export function connectTimeoutMs(url: string): number {
+  let seconds: number;
+  try {
+    seconds = Number(new URL(url).searchParams.get('connect_timeout') ?? 'NaN');
+  } catch {
+    seconds = Number.NaN;
+  }
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 10_000;
+}
+
 /**
  * One connected node-postgres client, listened to: a server-side disconnect (a test database
  * dropped, a server stopped) must not crash the test process; the next query reports it.
+ * A server that accepts the connection but never answers fails it after connectTimeoutMs.
  */
 export async function connectPgClient(url: string, applicationName: string): Promise<PgClient> {
   const pg = await loadPg();
-  const client = new pg.default.Client({ connectionString: url, application_name: applicationName });
+  const timeoutMs = connectTimeoutMs(url);
+  const client = new pg.default.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: timeoutMs });
   client.on('error', () => {});
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    if (error instanceof Error && /timeout/i.test(error.message)) {
+      throw new Error(`no answer within ${timeoutMs} ms (connect_timeout; set it in the URL, in seconds, if the server is just slow)`, { cause: error });
+    }
+    throw error;
+  }
   return client;
 }
 
@@ -69,4 +91,35 @@ export function describeUrl(url: string): string {
   } catch {
     return '(unparsable URL)';
   }
+}
+
+/**
+ * Why the connection to `url` failed, as the kit's error: a server that is running but refuses the
+ * role, the password or the database is told apart from one that does not answer.
+ */
+export function connectionError(url: string, cause: unknown): TenantkitError {
+  const target = describeUrl(url);
+  const sqlState = (cause as { code?: unknown }).code;
+  if (typeof sqlState !== 'string' || !['28000', '28P01', '3D000'].includes(sqlState)) return new ServerUnreachableError(target, cause);
+  const parsed = new URL(url);
+  const role = decodeURIComponent(parsed.username) || process.env.PGUSER || 'the OS user name';
+  const database = decodeURIComponent(parsed.pathname.slice(1)) || role;
+  const message = cause instanceof Error ? cause.message : '';
+  if (sqlState === '3D000') {
+    return new LoginRefusedError(
+      target,
+      database,
+      sqlState,
+      `Database "${database}" (the URL's path) does not exist there. Put an existing database in the URL (e.g. /postgres), or create it: CREATE DATABASE ${quoteIdent(database)};`,
+      cause,
+    );
+  }
+  const create = `CREATE ROLE ${quoteIdent(role)} LOGIN CREATEDB CREATEROLE PASSWORD '...';`;
+  const fix =
+    sqlState === '28P01'
+      ? `Role "${role}" does not exist there or its password is wrong (the server does not say which). Fix the user and password in the URL (DATABASE_URL), or have a superuser create the role: ${create}`
+      : /does not exist/.test(message)
+        ? `Role "${role}" does not exist there. Fix the user in the URL (DATABASE_URL), or have a superuser create the role: ${create}`
+        : `Role "${role}" may not connect to database "${database}" from this host. Allow it in pg_hba.conf (then SELECT pg_reload_conf()), or use a role that may.`;
+  return new LoginRefusedError(target, role, sqlState, fix, cause);
 }
