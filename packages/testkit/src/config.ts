@@ -111,6 +111,11 @@ export interface KitOptions {
   readonly cacheDir?: string;
   /** How long to wait for another process building the same template. Default 120 s. */
   readonly templateLockTimeoutMs?: number;
+  /**
+   * How long one of the kit's own statements on a server (creating and dropping databases) may wait
+   * for a lock another session holds before it fails with TENANTKIT_LOCK_WAIT_TIMEOUT. Default 30 s.
+   */
+  readonly lockTimeoutMs?: number;
 }
 
 export interface ResolvedRoles {

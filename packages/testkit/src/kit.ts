@@ -103,6 +103,24 @@ export function resolveMigrator(options: KitOptions): Migrator {
   throw new InvalidOptionError('migrations', 'nothing to migrate: pass migrations (a directory of NNNN_name.up.sql files, or a Migrator) or schema (an SQL file or text).');
 }
 
+/** A whole number option within bounds, or a named error before anything starts. */
+function wholeNumber(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(name, `${JSON.stringify(value)} is not a whole number from ${min} to ${max}. Pass one in that range, or leave it out for the default ${fallback}.`);
+  }
+  return value;
+}
+
+/** The pool size and the bounds on the kit's waits on a server, checked. */
+function serverBounds(options: KitOptions): { poolSize: number; templateLockTimeoutMs: number; lockTimeoutMs: number } {
+  return {
+    poolSize: wholeNumber('poolSize', options.poolSize, 2, 0, 64),
+    templateLockTimeoutMs: wholeNumber('templateLockTimeoutMs', options.templateLockTimeoutMs, 120_000, 1, 3_600_000),
+    lockTimeoutMs: wholeNumber('lockTimeoutMs', options.lockTimeoutMs, 30_000, 1, 3_600_000),
+  };
+}
+
 async function startBackend(kind: BackendKind, options: KitOptions, roles: ResolvedRoles): Promise<Backend> {
   if (kind === 'pglite') {
     return new PgliteBackend({
@@ -119,12 +137,7 @@ async function startBackend(kind: BackendKind, options: KitOptions, roles: Resol
   else if (kind === 'container') endpoint = await containerEndpoint(options.image ? { image: options.image } : {});
   else endpoint = urlEndpoint({ ...(options.url ? { url: options.url } : {}), ...(options.allowRemote ? { allowRemote: true } : {}) });
   try {
-    return await new ServerBackend(endpoint, {
-      roles,
-      poolSize: options.poolSize ?? 2,
-      templateLockTimeoutMs: options.templateLockTimeoutMs ?? 120_000,
-      ownsServer: kind !== 'url',
-    }).start();
+    return await new ServerBackend(endpoint, { roles, ...serverBounds(options), ownsServer: kind !== 'url' }).start();
   } catch (error) {
     await endpoint.stop().catch(() => {});
     throw error;
@@ -182,6 +195,7 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
     setting: tenantSetting(options.tenant?.setting),
     ...(options.tenant?.apply ? { apply: options.tenant.apply } : {}),
   };
+  if (kind !== 'pglite') serverBounds(options);
   const backend = await startBackend(kind, options, roles);
   try {
     const isolation = options.isolation ?? backend.capabilities.defaultIsolation;

