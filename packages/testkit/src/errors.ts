@@ -116,6 +116,10 @@ export class MigrationFailedError extends TenantkitError {
     statement?: string;
     sqlState?: string;
     role?: string;
+    /** Why a script that filled the lock table was not split into several transactions. */
+    notSplit?: string;
+    /** The script was split into transactions: how many of its first statements were committed. */
+    appliedBefore?: number;
     cause: unknown;
   }) {
     const pgMessage = args.cause instanceof Error ? args.cause.message : String(args.cause);
@@ -126,10 +130,13 @@ export class MigrationFailedError extends TenantkitError {
       ? `\n  ${args.location.line} | ${args.location.sourceLine}\n  ${' '.repeat(String(args.location.line).length)} | ${' '.repeat(Math.max(0, args.location.column - 1))}^`
       : '';
     const privilege = `The role ${args.role ?? 'that ran it'} lacks a privilege this statement needs. If it truly needs a superuser (an untrusted extension, ALTER SYSTEM, a C function), migrate as the admin: roles.migrateAs 'admin' (CLI --migrate-as admin); if it needs something a project's setup gives (a role, a grant), put that in setup (CLI --setup FILE). `;
+    const applied = args.appliedBefore === undefined
+      ? ''
+      : ` The file had filled the lock table in one transaction, so it ran in several: its first ${args.appliedBefore} statement(s) were committed and stay applied, none after them.`;
     const fix =
       args.sqlState === '53200'
-        ? `${LOCKS_EXHAUSTED}Nothing in that file was applied (it ran in one transaction).`
-        : `${args.sqlState === '42501' ? privilege : ''}Fix the statement in that file; nothing after it was applied (the migration ran in a transaction unless it manages its own).`;
+        ? `${LOCKS_EXHAUSTED}${args.notSplit ? `The kit did not split it into several transactions itself because ${args.notSplit}. ` : ''}${args.appliedBefore === undefined ? 'Nothing in that file was applied (it ran in one transaction).' : applied.trim()}`
+        : `${args.sqlState === '42501' ? privilege : ''}Fix the statement in that file; ${args.appliedBefore === undefined ? 'nothing after it was applied (the migration ran in a transaction unless it manages its own).' : `nothing after it was applied.${applied} Start again from a fresh database.`}`;
     super(
       'TENANTKIT_MIGRATION_FAILED',
       `Migration ${args.migration} (${args.direction}) failed at ${where}${args.sqlState ? ` [SQLSTATE ${args.sqlState}]` : ''}${args.role ? ` as role ${args.role}` : ''}: ${pgMessage}${pointer}\n${fix}`,

@@ -8,6 +8,7 @@ import {
   transactionControlKind,
 } from '../sql/split.js';
 import type { SqlStatement } from '../sql/split.js';
+import { progress } from '../progress.js';
 
 export interface SqlScript {
   /** Where the script comes from; error locations name it. */
@@ -120,7 +121,7 @@ export async function runScript(session: Session, script: SqlScript, opts: RunSc
 
   let transactionOpen = false;
 
-  const fail = async (error: unknown, statement: SqlStatement | undefined, failedText?: string): Promise<never> => {
+  const fail = async (error: unknown, statement: SqlStatement | undefined, failedText?: string, notSplit?: string): Promise<never> => {
     if (transactionOpen) {
       try {
         await session.exec('ROLLBACK');
@@ -136,6 +137,7 @@ export async function runScript(session: Session, script: SqlScript, opts: RunSc
       ...(statement || failedText ? { statement: statement?.text ?? failedText } : {}),
       ...(sqlState ? { sqlState } : {}),
       ...(opts.role ? { role: opts.role } : {}),
+      ...(notSplit ? { notSplit } : {}),
       cause: reportedCause(error, wrap),
     });
   };
@@ -153,7 +155,11 @@ export async function runScript(session: Session, script: SqlScript, opts: RunSc
     try {
       await session.exec(statement.text);
     } catch (error) {
-      return fail(error, statement);
+      if (wrap && sqlStateOf(error) === '53200' && splitBlocker(statements) === undefined) {
+        await session.exec('ROLLBACK').catch(() => undefined);
+        return runInBatches(session, script, source, statements, opts);
+      }
+      return fail(error, statement, undefined, wrap && sqlStateOf(error) === '53200' ? splitBlocker(statements) : undefined);
     }
     if (!wrap) {
       const kind = transactionControlKind(statement.text);
@@ -171,4 +177,89 @@ export async function runScript(session: Session, script: SqlScript, opts: RunSc
       return fail(error, undefined, 'COMMIT');
     }
   }
+}
+
+/** Statements per transaction when a script is split; halved while one batch still fills the lock table. */
+const FIRST_BATCH = 1000;
+
+/**
+ * Why a script's statements must share one transaction, or undefined when they need not: a setting
+ * or constraint mode scoped to the transaction, or a temporary table dropped at commit.
+ */
+function splitBlocker(statements: readonly SqlStatement[]): string | undefined {
+  for (const statement of statements) {
+    const text = statement.text;
+    if (/^\s*SET\s+LOCAL\b/i.test(text)) return 'it uses SET LOCAL, which lasts only until its transaction ends';
+    if (/^\s*SET\s+CONSTRAINTS\b/i.test(text)) return 'it uses SET CONSTRAINTS, which lasts only until its transaction ends';
+    if (/\bset_config\s*\([^;]*,\s*true\s*\)/i.test(text)) return 'it calls set_config(..., true), which lasts only until its transaction ends';
+    if (/\bON\s+COMMIT\s+(DROP|DELETE\s+ROWS)\b/i.test(text)) return 'it creates a temporary table that lives only until its transaction ends';
+  }
+  return undefined;
+}
+
+/**
+ * A script that filled the server's lock table in one transaction (53200: every object a transaction
+ * creates stays locked until it ends) is run again in several transactions of consecutive statements.
+ * Nothing it states depends on one transaction (splitBlocker), and the database it runs on is a test
+ * database, so only atomicity on failure changes: the statements before a failing one stay applied,
+ * and the error says so. A warning says that production servers with default settings refuse the file.
+ */
+async function runInBatches(
+  session: Session,
+  script: SqlScript,
+  source: string,
+  statements: readonly SqlStatement[],
+  opts: RunScriptOptions,
+): Promise<void> {
+  let size = FIRST_BATCH;
+  let done = 0;
+  let transactions = 0;
+  while (done < statements.length) {
+    const batch = statements.slice(done, done + size);
+    let failure: { error: unknown; statement: SqlStatement | undefined } | undefined;
+    try {
+      await session.exec('BEGIN');
+    } catch (error) {
+      failure = { error, statement: undefined };
+    }
+    for (const statement of failure ? [] : batch) {
+      try {
+        await session.exec(statement.text);
+      } catch (error) {
+        failure = { error, statement };
+        break;
+      }
+    }
+    if (!failure) {
+      try {
+        await session.exec('COMMIT');
+      } catch (error) {
+        failure = { error, statement: undefined };
+      }
+    }
+    if (failure) {
+      await session.exec('ROLLBACK').catch(() => undefined);
+      if (sqlStateOf(failure.error) === '53200' && size > 1) {
+        size = Math.max(1, Math.floor(size / 2));
+        continue;
+      }
+      const sqlState = sqlStateOf(failure.error);
+      const { statement } = failure;
+      throw new MigrationFailedError({
+        migration: opts.migration,
+        direction: opts.direction,
+        ...(statement ? { location: locate(script.file, source, statement, failure.error) } : {}),
+        statement: statement?.text ?? 'BEGIN/COMMIT',
+        ...(sqlState ? { sqlState } : {}),
+        ...(opts.role ? { role: opts.role } : {}),
+        appliedBefore: done,
+        cause: failure.error,
+      });
+    }
+    done += batch.length;
+    transactions++;
+  }
+  progress(
+    `${script.file} filled the server's lock table in one transaction (SQLSTATE 53200), so it ran in ${transactions} transactions of at most ${Math.min(size, FIRST_BATCH)} statements. A server with default settings (max_locks_per_transaction 64) refuses it the same way: split it into several migrations, or raise max_locks_per_transaction there.`,
+  );
 }
