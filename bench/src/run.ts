@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { seedTenants } from '@tenantkit/fixtures';
 import { checkIsolation } from '@tenantkit/rls-assert';
-import { type Kit, type ServerBackend, runStairway, snapshotSchema, sqlDirectory, startKit } from '@tenantkit/testkit';
+import { type Kit, type ServerBackend, type Session, runStairway, snapshotSchema, sqlDirectory, startKit } from '@tenantkit/testkit';
 import pg from 'pg';
 import { writeBenchMigrations, writeStairwayMigrations } from './schema.ts';
 
@@ -187,7 +187,7 @@ async function benchServer() {
           url.pathname = `/${name}`;
           const client = new pg.Client({ connectionString: url.toString() });
           await client.connect();
-          const session = { query: (sql: string, params?: readonly unknown[]) => client.query(sql, params as unknown[]).then((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 })), exec: async (sql: string) => void (await client.query(sql)) };
+          const session: Session = { query: <R,>(sql: string, params?: readonly unknown[]) => client.query(sql, params as unknown[]).then((r) => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 })), exec: async (sql: string) => void (await client.query(sql)) };
           await migrator.up({ session, role: 'tk_admin' });
           await client.end();
         }),
@@ -254,7 +254,7 @@ async function benchPglite() {
     naive.push(
       await timed(async () => {
         instance = new PGlite();
-        const session = { query: (sql: string, params?: readonly unknown[]) => instance!.query(sql, params as unknown[]).then((r) => ({ rows: r.rows as Record<string, unknown>[], rowCount: r.affectedRows ?? 0 })), exec: async (sql: string) => void (await instance!.exec(sql)) };
+        const session: Session = { query: <R,>(sql: string, params?: readonly unknown[]) => instance!.query(sql, params as unknown[]).then((r) => ({ rows: r.rows as R[], rowCount: r.affectedRows ?? 0 })), exec: async (sql: string) => void (await instance!.exec(sql)) };
         await migrator.up({ session, role: 'postgres' });
       }),
     );

@@ -1,4 +1,4 @@
-import { TenantkitError, type TenantkitErrorCode, type TenantkitErrorDetails } from '@tenantkit/testkit';
+import { TenantkitError, type TenantkitErrorDetails } from '@tenantkit/testkit';
 
 /**
  * The codes only the command line raises. They are TenantkitErrors like every other failure of the
@@ -20,16 +20,12 @@ export type CliErrorCode =
   /** Anything else: a failure the command line has no name for, with the original message. */
   | 'TENANTKIT_ERROR';
 
-/**
- * Base of the command line's errors. TenantkitErrorCode is testkit's closed list, so `code` keeps that
- * type; `cliCode` holds the same string typed with the command line's codes.
- */
+/** Base of the command line's errors; `code` is typed with its own codes. */
 export class CliError extends TenantkitError {
-  readonly cliCode: CliErrorCode;
+  declare readonly code: CliErrorCode;
 
   constructor(code: CliErrorCode, message: string, details: TenantkitErrorDetails = {}) {
-    super(code as string as TenantkitErrorCode, message, details);
-    this.cliCode = code;
+    super(code, message, details);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { AutoFactories, World } from '@tenantkit/fixtures';
-import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import type { Queryable, Session, TestDatabase } from '@tenantkit/testkit';
 import { expectApplied, requireName, requireSettingName, setLocal, setLocalRole } from './context-steps.js';
 import { ContextLeakedError, TenantContextError } from './errors.js';
 import type { TableRef } from './guard.js';

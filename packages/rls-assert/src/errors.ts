@@ -1,4 +1,4 @@
-import { TenantkitError, type TenantkitErrorCode, type TenantkitErrorDetails, quoteIdent } from '@tenantkit/testkit';
+import { TenantkitError, type TenantkitErrorDetails, quoteIdent } from '@tenantkit/testkit';
 import type { IdentityFacts } from './guard.js';
 
 /**
@@ -13,24 +13,21 @@ export type RlsAssertErrorCode =
   | 'TENANTKIT_UNKNOWN_TABLE'
   | 'TENANTKIT_UNKNOWN_TENANT_SETTING'
   | 'TENANTKIT_UNKNOWN_CHECK'
-  | 'TENANTKIT_UNKNOWN_ROLE';
+  | 'TENANTKIT_UNKNOWN_ROLE'
+  | 'TENANTKIT_ISOLATION_NOT_PROVEN';
 
-/**
- * Base of rls-assert's errors. TenantkitErrorCode is testkit's closed list, so `code` keeps that
- * type; `rlsCode` holds the same string typed with rls-assert's codes.
- */
+/** Base of rls-assert's errors; `code` is typed with its own codes. */
 export class RlsAssertError extends TenantkitError {
-  readonly rlsCode: RlsAssertErrorCode;
+  declare readonly code: RlsAssertErrorCode;
 
   constructor(code: RlsAssertErrorCode, message: string, details: TenantkitErrorDetails = {}) {
-    super(code as string as TenantkitErrorCode, message, details);
-    this.rlsCode = code;
+    super(code, message, details);
   }
 }
 
 /** True for an rls-assert error, of the given code when one is passed. */
 export function isRlsAssertError(error: unknown, code?: RlsAssertErrorCode): error is RlsAssertError {
-  return error instanceof RlsAssertError && (code === undefined || error.rlsCode === code);
+  return error instanceof RlsAssertError && (code === undefined || error.code === code);
 }
 
 /** Which of the connection's two users a reason is about. */

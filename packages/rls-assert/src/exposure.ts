@@ -1,4 +1,3 @@
-import type { World } from '@tenantkit/fixtures';
 import { type Queryable, type Session, quoteIdent } from '@tenantkit/testkit';
 import type { CatalogRelation } from './audit/catalog.js';
 import { CHECKS, NOT_APPLICABLE } from './checks.js';

@@ -2,12 +2,44 @@ import type { TableKind } from '@tenantkit/fixtures';
 
 export type Severity = 'error' | 'warning' | 'info';
 
+/** Every code a finding can carry: stable across releases, documented in the README's audit rules. */
+export type AuditCode =
+  | 'TK_ANON_NOT_PROVEN'
+  | 'TK_ANON_REACHES_TENANT_ROWS'
+  | 'TK_APP_ROLE_BYPASSES_RLS'
+  | 'TK_APP_ROLE_REACHES_NO_TENANT_TABLE'
+  | 'TK_BYPASS_POLICY_FOR_OTHER_ROLE'
+  | 'TK_CONTEXT_SETTER_IGNORES_ARGUMENT'
+  | 'TK_CROSS_TENANT_FK'
+  | 'TK_CROSS_TENANT_REFERENCE_WRITTEN'
+  | 'TK_EXCESS_TABLE_PRIVILEGES'
+  | 'TK_HELPER_SKIPS_MEMBERSHIP'
+  | 'TK_LITERAL_PASSWORD'
+  | 'TK_MATVIEW_EXPOSES_TENANT_DATA'
+  | 'TK_NO_POLICY_FOR_APP'
+  | 'TK_NO_TENANT_TABLE'
+  | 'TK_NULLABLE_TENANT_COLUMN'
+  | 'TK_PARTITION_WITHOUT_RLS'
+  | 'TK_POLICY_ALWAYS_TRUE'
+  | 'TK_POLICY_FAILS_OPEN'
+  | 'TK_POLICY_RECURSION'
+  | 'TK_POLICY_TO_PUBLIC'
+  | 'TK_RLS_DISABLED'
+  | 'TK_RLS_NOT_FORCED'
+  | 'TK_SECURITY_DEFINER_PUBLIC_EXECUTE'
+  | 'TK_SECURITY_DEFINER_READS_TENANT_TABLE'
+  | 'TK_SECURITY_DEFINER_SEARCH_PATH'
+  | 'TK_TRUNCATE_GRANTED'
+  | 'TK_UNIQUE_WITHOUT_TENANT'
+  | 'TK_VIEW_BYPASSES_RLS'
+  | 'TK_WITH_CHECK_ALWAYS_TRUE';
+
 /**
  * One weakness found in the catalog (or confirmed by a probe). `code` is stable across releases;
  * `object` names what it is about (`schema.table`, `schema.table.policy`, `schema.function(args)`).
  */
 export interface Finding {
-  readonly code: string;
+  readonly code: AuditCode;
   readonly severity: Severity;
   readonly object: string;
   readonly message: string;

@@ -3,7 +3,7 @@ import { type BackendKind, type Kit, type NativeServer, type TestDatabase, start
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { UnknownRoleError, readCatalog, relationsNamedIn } from '../src/audit/catalog.js';
 import { type Scenario, auditCatalog, evaluate, parseExpression, sortFindings } from '../src/audit/rules.js';
-import type { Finding, Severity } from '../src/types.js';
+import type { AuditCode, Finding, Severity } from '../src/types.js';
 import { readCorpus } from './corpus.js';
 
 const CORPUS = readCorpus();
@@ -77,7 +77,7 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       });
     } else {
       test(`finds ${corpusCase.expected.join(', ')}`, () => {
-        const codes = new Set(findings.map((f) => f.code));
+        const codes = new Set<string>(findings.map((f) => f.code));
         for (const code of corpusCase.expected) expect(codes.has(code), `${code} in\n${summary(findings).join('\n')}`).toBe(true);
       });
     }
@@ -390,7 +390,7 @@ describe('function body heuristic', () => {
 
 describe('ordering', () => {
   test('severity first, then code, then object (code-point order)', () => {
-    const make = (severity: Severity, code: string, object: string): Finding => ({ code, severity, object, message: 'm', hint: 'h' });
+    const make = (severity: Severity, code: string, object: string): Finding => ({ code: code as AuditCode, severity, object, message: 'm', hint: 'h' });
     const sorted = sortFindings([
       make('info', 'TK_A', 'x'),
       make('warning', 'TK_B', 'b'),

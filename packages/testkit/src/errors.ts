@@ -1,8 +1,12 @@
 /**
  * Every failure the kit raises is a TenantkitError with a stable `code`. Messages name the object,
- * say what happened and end with the fix, so a red test explains itself.
+ * say what happened and end with the fix, so a red test explains itself. The code type is open: each
+ * package (testkit, fixtures, rls-assert, the CLI) exports the union of its own codes.
  */
-export type TenantkitErrorCode =
+export type TenantkitErrorCode = `TENANTKIT_${string}`;
+
+/** The codes testkit raises. */
+export type TestkitErrorCode =
   | 'TENANTKIT_UNKNOWN_BACKEND'
   | 'TENANTKIT_INVALID_OPTION'
   | 'TENANTKIT_PEER_MISSING'

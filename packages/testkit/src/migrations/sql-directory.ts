@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import type { BigIntStats, Dirent } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -13,7 +13,7 @@ import type { Session } from '../queryable.js';
 import { quoteIdent, quoteQualified } from '../sql/ident.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
 import { type LoadedFile, cacheKeyOf, declaredIrreversible, errnoOf, fileLoader, isEmptySql, missingDownReason, reasonOf, refuseSubChains } from './migration-files.js';
-import { decodeSqlFile, runScript } from './run-script.js';
+import { runScript } from './run-script.js';
 import { readStateTable } from './state-table.js';
 
 export { cacheKeyOf };

@@ -66,7 +66,6 @@ export class ServerBackend implements Backend {
   readonly #endpoint: ServerEndpoint;
   readonly #options: ServerBackendOptions;
   #control: OpenSession | undefined;
-  #maintenanceDb = 'postgres';
   #sequence = 0;
   readonly #ready = new Map<string, string[]>();
   readonly #pending = new Set<Promise<unknown>>();
@@ -88,7 +87,6 @@ export class ServerBackend implements Backend {
 
   async start(): Promise<this> {
     const url = this.#endpoint.adminUrl;
-    this.#maintenanceDb = decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
     const lockTimeoutMs = this.#options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     let control: OpenSession;
     try {
