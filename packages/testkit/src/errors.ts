@@ -269,7 +269,7 @@ export class CacheCorruptError extends TenantkitError {
   constructor(file: string, cause: unknown) {
     super(
       'TENANTKIT_CACHE_CORRUPT',
-      `The cached snapshot ${file} could not be loaded; it will be rebuilt. Delete the cache directory if this repeats.`,
+      `The cached snapshot ${file} could not be loaded (${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}); it will be rebuilt. Delete the cache directory if this repeats.`,
       { object: file, cause },
     );
   }

@@ -8,7 +8,7 @@ import { PgliteBackend } from './backends/pglite/pglite-backend.js';
 import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
 import { urlEndpoint } from './backends/url/url-backend.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
-import { DatabaseReleasedError, InvalidOptionError, UnknownBackendError } from './errors.js';
+import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, RoleEscapeError, UnknownBackendError } from './errors.js';
 import { isCustomSettingName } from './sql/ident.js';
 import { type SequenceState, captureSequences, restoreMovedSequences } from './isolation/sequences.js';
 import { type TruncatePlan, applyTruncatePlan, captureTruncatePlan } from './isolation/truncate.js';
@@ -347,8 +347,25 @@ class KitImpl implements Kit {
     return handle;
   }
 
+  /**
+   * Releases what tests left unreleased, then stops the backend. A release check that fails on such
+   * a handle (the app role escaped, a tenant context leaked) is thrown once everything is stopped: a
+   * test that never released its database must not hide what its code did. Other release failures
+   * (a connection the test broke) are reported and do not stop the rest.
+   */
   async stop(): Promise<void> {
-    for (const handle of [...this.#handles]) await handle.release().catch(() => {});
+    let verdict: unknown;
+    for (const handle of [...this.#handles]) {
+      await handle.release().catch((error: unknown) => {
+        if (error instanceof RoleEscapeError || error instanceof ContextLeakError) verdict ??= error;
+        else progress(`releasing ${handle.name} at stop failed: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    }
+    await this.#stopWorkerAndBackend();
+    if (verdict !== undefined) throw verdict;
+  }
+
+  async #stopWorkerAndBackend(): Promise<void> {
     if (this.#worker) {
       const worker = await this.#worker.catch(() => undefined);
       this.#worker = undefined;

@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import { defaultCacheDir } from '../src/backends/pglite/pglite-config.js';
 import { cacheMaxBytes } from '../src/backends/pglite/snapshot-cache.js';
 import { startKit } from '../src/kit.js';
@@ -46,6 +46,29 @@ describe('the PGlite snapshot cache', () => {
     expect(kit.template.built).toBe(true);
     await using db = await kit.acquire();
     expect((await db.query('SELECT count(*)::int AS n FROM plans')).rows).toEqual([{ n: 2 }]);
+  });
+
+  test('a snapshot that cannot be read (not just missing) is reported with the reason, then rebuilt', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tenantkit-cache-'));
+    dirs.push(cacheDir);
+    const first = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir });
+    await first.stop();
+    const file = join(cacheDir, (await readdir(cacheDir)).find((name) => !name.includes('-base-') && name.endsWith('.tar'))!);
+    await rm(file);
+    await mkdir(file);
+    const printed: string[] = [];
+    const quiet = process.env.TENANTKIT_QUIET;
+    delete process.env.TENANTKIT_QUIET;
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (printed.push(String(chunk)), true));
+    try {
+      const error = await startKit({ backend: 'pglite', migrations: KIT_MIGRATIONS, cacheDir }).then((kit) => kit.stop(), (caught: unknown) => caught);
+      // The directory in the way also stops the rebuilt snapshot from being written: that is an error, not a pass.
+      if (error !== undefined) expect(error).toBeInstanceOf(Error);
+    } finally {
+      spy.mockRestore();
+      if (quiet !== undefined) process.env.TENANTKIT_QUIET = quiet;
+    }
+    expect(printed.join('')).toMatch(/could not be loaded \(EISDIR[^)]*\); it will be rebuilt/);
   });
 
   test('TENANTKIT_BACKEND overrides the configured backend', async () => {

@@ -71,6 +71,15 @@ describe.each(['transaction', 'none'] as IsolationMode[])('PGlite (%s isolation)
     await expect(db.release()).rejects.toMatchObject({ code: 'TENANTKIT_ROLE_ESCAPE' });
   });
 
+  test('a database never released whose code escaped fails kit.stop(), after everything is stopped', async () => {
+    const kit = await startKit({ backend: 'pglite', schema: SCHEMA, isolation, poolSize: 0 });
+    const db = await kit.acquire();
+    await db.app.query("SELECT set_config('role', 'none', false)").catch(() => undefined);
+    // The test forgot release(): stopping the kit is where the escape surfaces.
+    await expect(kit.stop()).rejects.toMatchObject({ code: 'TENANTKIT_ROLE_ESCAPE' });
+    await expect(async () => db.app.query('SELECT 1')).rejects.toMatchObject({ code: 'TENANTKIT_DATABASE_RELEASED' });
+  });
+
   test('the owner identity is watched the same way; admin is not', async () => {
     const kit = await startKit({ backend: 'pglite', schema: SCHEMA, isolation, poolSize: 0 });
     kits.push(kit);

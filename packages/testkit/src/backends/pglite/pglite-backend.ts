@@ -126,7 +126,11 @@ export class PgliteBackend implements Backend {
     const startedAt = performance.now();
     const file = this.#snapshotFile(spec.key);
     const name = `pglite:${spec.key}`;
-    const cached = await readFile(file).catch(() => undefined);
+    const cached = await readFile(file).catch((error: unknown) => {
+      // Not there is a miss; a file that cannot be read is said, then rebuilt over.
+      if ((error as { code?: unknown }).code !== 'ENOENT') progress(new CacheCorruptError(file, error).message);
+      return undefined;
+    });
     this.#inUse.add(basename(file));
     if (cached) {
       await touchSnapshot(file);
@@ -192,7 +196,11 @@ export class PgliteBackend implements Backend {
     const key = createHash('sha256').update(JSON.stringify(['base-2', roles.owner, roles.app])).digest('hex').slice(0, 12);
     const file = join(this.#cacheDir, `pglite-${this.#version}-base-${key}.tar`);
     this.#inUse.add(basename(file));
-    const cached = await readFile(file).catch(() => undefined);
+    const cached = await readFile(file).catch((error: unknown) => {
+      // Not there is a miss; a file that cannot be read is said, then rebuilt over.
+      if ((error as { code?: unknown }).code !== 'ENOENT') progress(new CacheCorruptError(file, error).message);
+      return undefined;
+    });
     if (cached) {
       await touchSnapshot(file);
       return new Blob([cached]);
