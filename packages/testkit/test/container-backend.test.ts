@@ -1,0 +1,105 @@
+import { getContainerRuntimeClient } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  CONTAINER_OWNER,
+  CONTAINER_OWNER_LABEL,
+  CONTAINER_PID_LABEL,
+  containerImage,
+  probeContainerRuntime,
+} from '../src/backends/container/container-backend.js';
+import { type Kit, startKit } from '../src/kit.js';
+import { ACME, GLOBEX, KIT_MIGRATIONS, seed } from './helpers.js';
+
+// CI sets TENANTKIT_REQUIRE_CONTAINER=1 (after scripts/container-engine.sh start): there an engine
+// that does not answer fails the file with the reason. A DOCKER_HOST says an engine is meant to be
+// there, so it runs the file as well. With neither, the tests are reported as skipped under a title
+// that says how to run them; test/errors.test.ts covers the named failure when no runtime answers.
+const required = process.env.TENANTKIT_REQUIRE_CONTAINER === '1';
+const enabled = required || Boolean(process.env.DOCKER_HOST);
+
+/** The containers this process's kits started, as the engine lists them (running or not). */
+async function ownContainers(): Promise<{ Id: string; Image: string; State: string; Labels: Record<string, string> }[]> {
+  const client = await getContainerRuntimeClient();
+  return client.container.dockerode.listContainers({
+    all: true,
+    filters: { label: [`${CONTAINER_OWNER_LABEL}=${CONTAINER_OWNER}`, `${CONTAINER_PID_LABEL}=${process.pid}`] },
+  });
+}
+
+describe.skipIf(!enabled)('backend container (runs with TENANTKIT_REQUIRE_CONTAINER=1 or DOCKER_HOST set)', () => {
+  let kit: Kit;
+  let stopped = false;
+
+  beforeAll(async () => {
+    // Not answering is a failure here, with the runtime's reason in the message.
+    await probeContainerRuntime();
+    kit = await startKit({ backend: 'container', migrations: KIT_MIGRATIONS });
+  });
+  afterAll(async () => {
+    if (kit && !stopped) await kit.stop();
+  });
+
+  test('runs the configured image, labelled as the kit\'s, reached on loopback', async () => {
+    expect(kit.backend.kind).toBe('container');
+    expect(kit.backend.serverVersion).toMatch(/^PostgreSQL \d+\.\d+/);
+    // The locally built image carries its major version in its tag.
+    const major = /tenantkit-postgres:(\d+)-/.exec(containerImage({}))?.[1];
+    if (major) expect(kit.backend.serverVersion).toMatch(new RegExp(`^PostgreSQL ${major}\\.`));
+    expect(kit.backend.capabilities).toMatchObject({ supportsTemplates: true, realLoginRoles: true });
+    expect(kit.isolation).toBe('database');
+    expect(kit.template.migrations).toBe(2);
+
+    const containers = await ownContainers();
+    expect(containers).toHaveLength(1);
+    expect(containers[0]).toMatchObject({ State: 'running', Image: expect.stringContaining(containerImage({}).replace(/^docker\.io\//, '')) });
+
+    await using db = await kit.acquire();
+    if (process.env.TESTCONTAINERS_HOST_OVERRIDE) expect(new URL(db.url!).hostname).toBe(process.env.TESTCONTAINERS_HOST_OVERRIDE);
+  });
+
+  test('three identities: admin, the owner of the tables, and a plain app login', async () => {
+    await using db = await kit.acquire();
+    const { rows } = await db.app.query<{ current_user: string; session_user: string }>('SELECT current_user, session_user');
+    expect(rows[0]).toEqual({ current_user: 'tk_app', session_user: 'tk_app' });
+    const { rows: role } = await db.query<{ rolsuper: boolean; rolbypassrls: boolean; owned: number }>(
+      `SELECT rolsuper, rolbypassrls, (SELECT count(*)::int FROM pg_class WHERE relowner = r.oid) AS owned
+         FROM pg_roles r WHERE rolname = 'tk_app'`,
+    );
+    expect(role[0]).toEqual({ rolsuper: false, rolbypassrls: false, owned: 0 });
+    const { rows: owner } = await db.owner.query<{ tableowner: string }>(`SELECT tableowner FROM pg_tables WHERE tablename = 'documents'`);
+    expect(owner[0]?.tableowner).toBe('tk_owner');
+    await expect(db.app.query('SET ROLE tk_owner')).rejects.toMatchObject({ code: '42501' });
+  });
+
+  test('the app role reads its own tenant\'s rows and never the other tenant\'s', async () => {
+    await using db = await kit.acquire();
+    await seed(db);
+    const acme = await db.app.withTenant(ACME, async (tx) => (await tx.query<{ title: string }>('SELECT title FROM documents ORDER BY title')).rows);
+    expect(acme.map((row) => row.title)).toEqual(['a1', 'a2']);
+    const globexFromAcme = await db.app.withTenant(ACME, async (tx) => (await tx.query('SELECT title FROM documents WHERE tenant_id = $1', [GLOBEX])).rows);
+    expect(globexFromAcme).toEqual([]);
+    expect((await db.app.query('SELECT * FROM documents')).rows).toHaveLength(0);
+    expect((await db.query('SELECT * FROM documents')).rows).toHaveLength(3);
+  });
+
+  test('each test gets its own clone of the template', async () => {
+    const first = await kit.acquire();
+    await seed(first);
+    const { rows: firstName } = await first.query<{ name: string }>('SELECT current_database() AS name');
+    await first.release();
+    await using second = await kit.acquire();
+    const { rows: secondName } = await second.query<{ name: string }>('SELECT current_database() AS name');
+    expect(secondName[0]?.name).not.toBe(firstName[0]?.name);
+    expect((await second.query('SELECT * FROM tenants')).rows).toHaveLength(0);
+    expect((await second.query('SELECT plan_id FROM plans ORDER BY 1')).rows).toEqual([{ plan_id: 'free' }, { plan_id: 'pro' }]);
+    const { rows: template } = await second.query<{ datistemplate: boolean }>('SELECT datistemplate FROM pg_database WHERE datname = $1', [kit.template.name]);
+    expect(template).toEqual([{ datistemplate: true }]);
+  });
+
+  // Last: the kit is gone after it.
+  test('stop() removes the container', async () => {
+    stopped = true;
+    await kit.stop();
+    expect(await ownContainers()).toEqual([]);
+  });
+});
