@@ -29,6 +29,7 @@ function alembicMigrator() {
     down: (revision) => alembic('downgrade', revision ?? 'base'),
     cwd: ROOT,
     hashFiles: [ALEMBIC_INI, ENV_PY],
+    stateTable: { table: 'alembic_version', column: 'version_num' },
   });
 }
 

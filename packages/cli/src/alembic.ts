@@ -86,11 +86,8 @@ export async function alembicMigrator(args: AlembicArgs): Promise<Migrator> {
     cwd: path.dirname(args.ini),
     hashFiles: [args.ini, ...[path.join(path.dirname(revisions[0]?.path ?? args.ini), '..', 'env.py')].filter((file) => existsSync(file))],
     urlEnv: args.urlEnv,
-    async current(target) {
-      const { rows: table } = await target.session.query<{ name: string | null }>(`SELECT to_regclass('public.alembic_version')::text AS name`);
-      if (!table[0]?.name) return null;
-      const { rows } = await target.session.query<{ version: string }>('SELECT version_num AS version FROM public.alembic_version');
-      return rows[0]?.version ?? null;
-    },
+    // Alembic's record: read for the current version and left out of schema comparisons (it stays
+    // after a downgrade to base, as golang-migrate's does).
+    stateTable: { table: 'alembic_version', column: 'version_num' },
   });
 }

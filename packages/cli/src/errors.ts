@@ -1,4 +1,4 @@
-import { TenantkitError, type TenantkitErrorDetails } from '@tenantkit/testkit';
+import { TenantkitError } from '@tenantkit/testkit';
 
 /**
  * The codes only the command line raises. They are TenantkitErrors like every other failure of the
@@ -21,13 +21,7 @@ export type CliErrorCode =
   | 'TENANTKIT_ERROR';
 
 /** Base of the command line's errors; `code` is typed with its own codes. */
-export class CliError extends TenantkitError {
-  declare readonly code: CliErrorCode;
-
-  constructor(code: CliErrorCode, message: string, details: TenantkitErrorDetails = {}) {
-    super(code, message, details);
-  }
-}
+export class CliError extends TenantkitError<CliErrorCode> {}
 
 /** Bad command-line input: exit 2 with the usage of the command. */
 export class UsageError extends CliError {

@@ -1,5 +1,5 @@
 import { type AutoFactories, type SchemaModel, type Tenancy, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
-import { SUPABASE_PLATFORM_SCHEMAS, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import { SUPABASE_PLATFORM_SCHEMAS, type TestDatabase, escapeRegExp, quoteIdent } from '@tenantkit/testkit';
 import { type Catalog, readCatalog } from './audit/catalog.js';
 import { auditRules } from './audit/rules.js';
 import { CHECKS, type CheckName } from './checks.js';
@@ -330,8 +330,8 @@ function statusOf(checks: readonly CheckResult[]): TableStatus {
 /** Reports speak of the user's role, not the kit's login that acted with its rights. */
 function renamer(internal: string, shown: string): (text: string) => string {
   if (internal === shown) return (text) => text;
-  const quoted = new RegExp(`"${internal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`, 'g');
-  const bare = new RegExp(`\\b${internal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'g');
+  const quoted = new RegExp(`"${escapeRegExp(internal)}"`, 'g');
+  const bare = new RegExp(`\\b${escapeRegExp(internal)}\\b`, 'g');
   const target = /^[a-z_][a-z0-9_]*$/.test(shown) ? shown : `"${shown.replaceAll('"', '""')}"`;
   return (text) => text.replace(quoted, target).replace(bare, shown);
 }

@@ -1,4 +1,4 @@
-import { type Session, isCustomSettingName, quoteIdent } from '@tenantkit/testkit';
+import { type Session, isCustomSettingName, messageOf, quoteIdent } from '@tenantkit/testkit';
 import { TenantContextError } from './errors.js';
 
 /** The steps tenant contexts are made of: LOCAL settings and roles, each read back. */
@@ -6,10 +6,6 @@ import { TenantContextError } from './errors.js';
 function sqlState(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export function requireName(kind: string, name: unknown): string {

@@ -1,5 +1,5 @@
 import type { AutoFactories, World } from '@tenantkit/fixtures';
-import type { Queryable, Session, TestDatabase } from '@tenantkit/testkit';
+import { type Queryable, type Session, type TestDatabase, escapeRegExp } from '@tenantkit/testkit';
 import { expectApplied, requireName, requireSettingName, setLocal, setLocalRole } from './context-steps.js';
 import { ContextLeakedError, TenantContextError } from './errors.js';
 import type { TableRef } from './guard.js';
@@ -227,12 +227,8 @@ function settingUsages(text: string): Usage[] {
   return usages;
 }
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 function identPattern(name: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(name) ? `(?:${escapeRegex(name)}|"${escapeRegex(name)}")` : `"${escapeRegex(name.replaceAll('"', '""'))}"`;
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? `(?:${escapeRegExp(name)}|"${escapeRegExp(name)}")` : `"${escapeRegExp(name.replaceAll('"', '""'))}"`;
 }
 
 interface PolicyRow {

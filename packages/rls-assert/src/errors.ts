@@ -1,4 +1,4 @@
-import { TenantkitError, type TenantkitErrorDetails, quoteIdent } from '@tenantkit/testkit';
+import { TenantkitError, quoteIdent } from '@tenantkit/testkit';
 import type { IdentityFacts } from './guard.js';
 
 /**
@@ -17,13 +17,7 @@ export type RlsAssertErrorCode =
   | 'TENANTKIT_ISOLATION_NOT_PROVEN';
 
 /** Base of rls-assert's errors; `code` is typed with its own codes. */
-export class RlsAssertError extends TenantkitError {
-  declare readonly code: RlsAssertErrorCode;
-
-  constructor(code: RlsAssertErrorCode, message: string, details: TenantkitErrorDetails = {}) {
-    super(code, message, details);
-  }
-}
+export class RlsAssertError extends TenantkitError<RlsAssertErrorCode> {}
 
 /** True for an rls-assert error, of the given code when one is passed. */
 export function isRlsAssertError(error: unknown, code?: RlsAssertErrorCode): error is RlsAssertError {

@@ -2,7 +2,9 @@ import { discoverTenancy, introspectSchema } from '@tenantkit/fixtures';
 import { type BackendKind, type Kit, type NativeServer, type TestDatabase, startKit, startNativeServer } from '@tenantkit/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { UnknownRoleError, readCatalog, relationsNamedIn } from '../src/audit/catalog.js';
-import { type Scenario, auditCatalog, evaluate, parseExpression, sortFindings } from '../src/audit/rules.js';
+import { type Scenario, evaluate } from '../src/audit/policy-expression.js';
+import { parseExpression } from '../src/audit/policy-parser.js';
+import { auditCatalog, sortFindings } from '../src/audit/rules.js';
 import type { AuditCode, Finding, Severity } from '../src/types.js';
 import { readCorpus } from './corpus.js';
 

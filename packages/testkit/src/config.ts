@@ -1,3 +1,4 @@
+import type { ContainerBackendOptions } from './backends/container/container-backend.js';
 import type { Migrator } from './migrations/migrator.js';
 import type { Session } from './queryable.js';
 
@@ -98,8 +99,8 @@ export interface KitOptions {
   readonly allowRemote?: boolean;
   readonly native?: NativeBackendOptions;
   readonly pglite?: PgliteBackendSettings;
-  /** `container` backend image. Default postgres:17-alpine. */
-  readonly image?: string;
+  /** `container` backend: the image (default TENANTKIT_CONTAINER_IMAGE, else postgres:17-alpine) and more. */
+  readonly container?: ContainerBackendOptions;
   /** Clones kept ready in the background (server backends, database isolation). Default 2. */
   readonly poolSize?: number;
   /** Keep a failing test's database and print its URL (server backends). Default false. */

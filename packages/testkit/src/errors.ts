@@ -28,7 +28,8 @@ export type TestkitErrorCode =
   | 'TENANTKIT_CONTEXT_LEAK'
   | 'TENANTKIT_DATABASE_RELEASED'
   | 'TENANTKIT_CACHE_CORRUPT'
-  | 'TENANTKIT_PGLITE_EXTENSION_UNAVAILABLE';
+  | 'TENANTKIT_PGLITE_EXTENSION_UNAVAILABLE'
+  | 'TENANTKIT_CONTAINER_IMAGE_UNAVAILABLE';
 
 export interface TenantkitErrorDetails {
   /** The object the error is about: a file, a database, a role, a backend. */
@@ -37,12 +38,16 @@ export interface TenantkitErrorDetails {
   readonly [key: string]: unknown;
 }
 
-export class TenantkitError extends Error {
-  readonly code: TenantkitErrorCode;
+/**
+ * The base of every error of the kit. A package narrows `code` to its own union by extending
+ * `TenantkitError<ItsCodes>`; `instanceof TenantkitError` and `error.code` work across packages.
+ */
+export class TenantkitError<C extends TenantkitErrorCode = TenantkitErrorCode> extends Error {
+  readonly code: C;
   readonly object: string | undefined;
   readonly details: TenantkitErrorDetails;
 
-  constructor(code: TenantkitErrorCode, message: string, details: TenantkitErrorDetails = {}) {
+  constructor(code: C, message: string, details: TenantkitErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = new.target.name;
     this.code = code;
@@ -313,6 +318,21 @@ export class AdminMembershipError extends TenantkitError {
       'TENANTKIT_INSUFFICIENT_PRIVILEGES',
       `Role "${admin}" is not a member of the kit's role(s) ${roles.map((role) => `"${role}"`).join(' and ')} and may not grant that to itself, so it cannot create or drop databases owned by them. As a superuser, run: ${grant} Or connect as a superuser.`,
       { object: admin, cause },
+    );
+  }
+}
+
+/** The message of a thrown value: an Error's message, anything else as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class ContainerImageUnavailableError extends TenantkitError {
+  constructor(image: string, cause: unknown) {
+    super(
+      'TENANTKIT_CONTAINER_IMAGE_UNAVAILABLE',
+      `Container image "${image}" is not on the container engine and could not be pulled: ${messageOf(cause).trim()}. Pull or build it first (docker pull ${image}; without a registry, scripts/container-engine.sh image builds a local PostgreSQL image and scripts/container-engine.sh env prints its name), then name the image to use with TENANTKIT_CONTAINER_IMAGE or the option container.image.`,
+      { object: image, cause },
     );
   }
 }

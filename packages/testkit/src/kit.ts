@@ -13,11 +13,11 @@ import { isCustomSettingName } from './sql/ident.js';
 import { type SequenceState, captureSequences, restoreMovedSequences } from './isolation/sequences.js';
 import { type TruncatePlan, applyTruncatePlan, captureTruncatePlan } from './isolation/truncate.js';
 import type { Migrator } from './migrations/migrator.js';
-import { schemaFile, schemaSql } from './migrations/schema.js';
-import { schemaChain, schemaFiles } from './migrations/schema-files.js';
+import { schemaFile, schemaSql } from './migrations/sources/schema/schema.js';
+import { schemaChain, schemaFiles } from './migrations/sources/schema/schema-files.js';
 import { SUPABASE_STAND_INS, announceCachedStandIns, withStandIns } from './presets/stand-ins.js';
 import { supabasePresetSql } from './presets/supabase.js';
-import { sqlDirectory } from './migrations/sql-directory.js';
+import { sqlDirectory } from './migrations/sources/golang-migrate/golang-migrate.js';
 import { progress } from './progress.js';
 import { ServerBackend, type ServerEndpoint } from './server/server-backend.js';
 import { Identities, type IdentityTransport } from './session/identities.js';
@@ -134,7 +134,7 @@ async function startBackend(kind: BackendKind, options: KitOptions, roles: Resol
   const parsed = shared ? (JSON.parse(shared) as SharedServer) : undefined;
   if (parsed && parsed.kind === kind) endpoint = { kind, adminUrl: parsed.adminUrl, stop: async () => {} };
   else if (kind === 'native') endpoint = await nativeEndpoint(options.native);
-  else if (kind === 'container') endpoint = await containerEndpoint(options.image ? { image: options.image } : {});
+  else if (kind === 'container') endpoint = await containerEndpoint(options.container ?? {});
   else endpoint = urlEndpoint({ ...(options.url ? { url: options.url } : {}), ...(options.allowRemote ? { allowRemote: true } : {}) });
   try {
     return await new ServerBackend(endpoint, { roles, ...serverBounds(options), ownsServer: kind !== 'url' }).start();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TestDatabase } from '../src/database.js';
 import { InvalidOptionError, MigrationsInvalidError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
-import { drizzleMigrator } from '../src/migrations/adapters/drizzle/drizzle-migrator.js';
+import { drizzleMigrator } from '../src/migrations/sources/drizzle/drizzle.js';
 import { runStairway } from '../src/migrations/check/stairway.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/adapters/drizzle/', import.meta.url));

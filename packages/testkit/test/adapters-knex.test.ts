@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InvalidOptionError, TenantkitError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
-import { knexMigrator, knexStateTables } from '../src/migrations/adapters/knex/knex-migrator.js';
+import { knexMigrator } from '../src/migrations/sources/knex/knex.js';
 import { runFullCycle, runStairway } from '../src/migrations/check/stairway.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/adapters/knex/', import.meta.url));
@@ -49,7 +49,6 @@ describe('knexMigrator on native', () => {
   const optionsFor = (db: Awaited<ReturnType<Kit['acquire']>>) => ({
     inspect: db,
     target: { session: db.owner, role: db.owner.role, url: db.owner.url },
-    ignoreTables: knexStateTables(),
   });
 
   test('a correct set passes the stairway and the full cycle', async () => {

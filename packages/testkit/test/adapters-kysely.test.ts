@@ -5,7 +5,7 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
-import { kyselyMigrator, type KyselyMigrationLike } from '../src/migrations/adapters/kysely/kysely-migrator.js';
+import { kyselyMigrator, type KyselyMigrationLike } from '../src/migrations/sources/kysely/kysely.js';
 import { runStairway } from '../src/migrations/check/stairway.js';
 import type { TestDatabase } from '../src/database.js';
 

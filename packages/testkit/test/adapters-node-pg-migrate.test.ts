@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TestDatabase } from '../src/database.js';
 import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
-import { nodePgMigrateMigrator } from '../src/migrations/adapters/node-pg-migrate/node-pg-migrate-migrator.js';
+import { nodePgMigrateMigrator } from '../src/migrations/sources/node-pg-migrate/node-pg-migrate.js';
 import { runStairway } from '../src/migrations/check/stairway.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/adapters/node-pg-migrate/', import.meta.url));

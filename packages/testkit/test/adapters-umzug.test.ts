@@ -6,7 +6,7 @@ import { memoryStorage, Umzug } from 'umzug';
 import type { BackendKind } from '../src/config.js';
 import { TenantkitError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
-import { umzugMigrator } from '../src/migrations/adapters/umzug/umzug-migrator.js';
+import { umzugMigrator } from '../src/migrations/sources/umzug/umzug.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
 import { runFullCycle, runStairway } from '../src/migrations/check/stairway.js';
 import type { Session } from '../src/queryable.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { checkEveryMigration, versionGaps } from '../src/migrations/check/every-migration.js';
 import type { SeedStep } from '../src/migrations/check/chain-data.js';
-import { upOnlyMigrations } from '../src/migrations/up-only.js';
+import { upOnlyMigrations } from '../src/migrations/sources/up-only/up-only.js';
 
 const dirs: string[] = [];
 afterAll(async () => {

@@ -5,7 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MigrationFailedError, TenantkitError } from '../src/errors.js';
-import { dbmateDirectory, detectMigrationsFormat } from '../src/migrations/dbmate.js';
+import { detectMigrationsFormat } from '../src/migrations/detect-format.js';
+import { dbmateDirectory } from '../src/migrations/sources/dbmate/dbmate.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
 import type { QueryResult, Session } from '../src/queryable.js';
 
@@ -140,7 +141,7 @@ describe('dbmateDirectory: up, down, current', () => {
   it('rejects an unknown `to` and versions the directory does not have', async () => {
     const migrator = dbmateDirectory(await makeDir(THREE));
     const bad = await failure(migrator.up(target, '7'));
-    expect(bad.code).toBe('TENANTKIT_MIGRATIONS_INVALID');
+    expect(bad.code).toBe('TENANTKIT_INVALID_OPTION');
     expect(bad.message).toContain('Version "7" passed to up()');
     await migrator.up(target);
     await pg.exec(`INSERT INTO schema_migrations VALUES ('20991231000000')`);

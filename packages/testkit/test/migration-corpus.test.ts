@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { MigrationFailedError } from '../src/errors.js';
 import { startKit } from '../src/kit.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
-import { sqlDirectory } from '../src/migrations/sql-directory.js';
+import { sqlDirectory } from '../src/migrations/sources/golang-migrate/golang-migrate.js';
 import type { QueryResult, Session } from '../src/queryable.js';
 
 process.env.TENANTKIT_QUIET = '1';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { NativeServer } from '../src/backends/native/native-server.js';
 import { startKit, templateKey, resolveMigrator, resolveRoles, resolveSetup } from '../src/kit.js';
 import { checkEveryMigration } from '../src/migrations/check/every-migration.js';
-import { upOnlyMigrations } from '../src/migrations/up-only.js';
+import { upOnlyMigrations } from '../src/migrations/sources/up-only/up-only.js';
 import { extensionCreatedBy } from '../src/presets/stand-ins.js';
 import { shareNativeServer, stopSharedServer } from './helpers.js';
 

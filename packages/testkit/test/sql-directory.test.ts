@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MigrationFailedError, TenantkitError } from '../src/errors.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
 import { runScript } from '../src/migrations/run-script.js';
-import { schemaFile, schemaSql } from '../src/migrations/schema.js';
-import { sqlDirectory } from '../src/migrations/sql-directory.js';
+import { schemaFile, schemaSql } from '../src/migrations/sources/schema/schema.js';
+import { sqlDirectory } from '../src/migrations/sources/golang-migrate/golang-migrate.js';
 import type { QueryResult, Session } from '../src/queryable.js';
 
 function sessionOf(pg: PGlite): Session {
@@ -162,11 +162,11 @@ describe('sqlDirectory: up, down, current', () => {
   it('rejects a `to` that is not a known version', async () => {
     const migrator = sqlDirectory(await makeDir(THREE));
     const up = await failure(migrator.up(target, '3'));
-    expect(up.code).toBe('TENANTKIT_MIGRATIONS_INVALID');
+    expect(up.code).toBe('TENANTKIT_INVALID_OPTION');
     expect(up.message).toContain('Version "3" passed to up()');
     expect(up.message).toContain('known versions: 1, 2, 10');
     const down = await failure(migrator.down(target, 'latest'));
-    expect(down.code).toBe('TENANTKIT_MIGRATIONS_INVALID');
+    expect(down.code).toBe('TENANTKIT_INVALID_OPTION');
     expect(await tables()).toEqual([]);
   });
 
@@ -534,7 +534,7 @@ describe('schemaFile and schemaSql', () => {
     const refused = await failure(migrator.down(target));
     expect(refused.code).toBe('TENANTKIT_MIGRATIONS_INVALID');
     expect(refused.message).toContain('cannot be reverted');
-    expect((await failure(migrator.up(target, '2'))).code).toBe('TENANTKIT_MIGRATIONS_INVALID');
+    expect((await failure(migrator.up(target, '2'))).code).toBe('TENANTKIT_INVALID_OPTION');
   });
 
   it('reports a missing schema file', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BackendKind } from '../src/config.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { runFullCycle, runStairway } from '../src/migrations/check/stairway.js';
-import { sqlDirectory } from '../src/migrations/sql-directory.js';
+import { sqlDirectory } from '../src/migrations/sources/golang-migrate/golang-migrate.js';
 import './helpers.js';
 
 const CORPUS = fileURLToPath(new URL('./fixtures/migration-corpus/', import.meta.url));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { startKit } from '../src/kit.js';
-import { upOnlyMigrations } from '../src/migrations/up-only.js';
+import { upOnlyMigrations } from '../src/migrations/sources/up-only/up-only.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -33,6 +33,6 @@ test('up-only migrations go up one step at a time, record how far, and refuse to
   expect(await migrator.up(target)).toEqual([]);
   await expect(migrator.down(target, '20240101')).rejects.toMatchObject({ code: 'TENANTKIT_MIGRATIONS_INVALID', message: expect.stringContaining('no down migrations') });
   expect(await migrator.down(target, '20240102')).toEqual([]);
-  await expect(migrator.up(target, '20991231')).rejects.toMatchObject({ code: 'TENANTKIT_MIGRATIONS_INVALID' });
+  await expect(migrator.up(target, '20991231')).rejects.toMatchObject({ code: 'TENANTKIT_INVALID_OPTION' });
   expect(() => upOnlyMigrations([{ version: '1', name: 'x', file: 'x' }, { version: '1', name: 'y', file: 'y' }], { kind: 'k', source: 's' })).toThrow(/two migrations have version 1/);
 });

@@ -93,8 +93,6 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
       ...on,
       ...(args.setup.length > 0 ? { setup: [...args.setup] } : {}),
       ...(preset ? { preset } : {}),
-      // Alembic's own record stays after a downgrade to base, as golang-migrate's does.
-      ...(args.alembic ? { ignoreTables: ['public.alembic_version'] } : {}),
       roles: { migrateAs: args.migrateAs },
       ...(values['no-data-check'] ? {} : { seed: async (session, _migration, index) => {
         const world = await seedTenants(session, { tenants: 2, rowsPerTable: 2, seed: index + 1, ...(tenantColumns ? { tenantColumns } : {}) });

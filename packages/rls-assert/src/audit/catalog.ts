@@ -1,4 +1,4 @@
-import { type Queryable, quoteIdent } from '@tenantkit/testkit';
+import { type Queryable, escapeRegExp, quoteIdent } from '@tenantkit/testkit';
 
 /**
  * What the audit rules read from pg_catalog, in five queries whatever the size of the schema:
@@ -428,10 +428,6 @@ function namePattern(schema: string, name: string): RegExp {
   // Not in the middle of another identifier, and not qualified by another schema.
   const qualifier = `(?:${identifierPattern(schema)}\\s*\\.\\s*)?`;
   return new RegExp(`(?<![A-Za-z0-9_$."])${qualifier}${identifierPattern(name)}`);
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Boolean reloptions accept true/on/yes/1 (any case, any unique prefix of true/false, on/off). */

@@ -1,5 +1,5 @@
 import type { SchemaModel, Tenancy } from '@tenantkit/fixtures';
-import { type Queryable, quoteIdent } from '@tenantkit/testkit';
+import { type Queryable, escapeRegExp, quoteIdent } from '@tenantkit/testkit';
 import type { Finding } from '../types.js';
 import { type Catalog, type CatalogPolicy, byText, readCatalog, relationsNamedIn } from './catalog.js';
 import { auditRules } from './rules.js';
@@ -90,11 +90,7 @@ async function policyFunctions(db: Queryable): Promise<PolicyFunction[]> {
 
 /** Functions a policy expression calls, by name (schema-qualified or not). */
 function calledBy(functions: readonly PolicyFunction[], text: string): PolicyFunction[] {
-  return functions.filter((fn) => new RegExp(`(?<![A-Za-z0-9_$])(?:"?${escape(fn.schema)}"?\\s*\\.\\s*)?"?${escape(fn.name)}"?\\s*\\(`, 'i').test(text));
-}
-
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return functions.filter((fn) => new RegExp(`(?<![A-Za-z0-9_$])(?:"?${escapeRegExp(fn.schema)}"?\\s*\\.\\s*)?"?${escapeRegExp(fn.name)}"?\\s*\\(`, 'i').test(text));
 }
 
 function recursion(catalog: Catalog, functions: readonly PolicyFunction[], policy: CatalogPolicy): Finding[] {

@@ -1,7 +1,8 @@
 import type { BigIntStats, Dirent } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { MigrationsInvalidError, MigrationsUnreadableError } from '../errors.js';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError, messageOf } from '../errors.js';
 import { decodeSqlFile } from './run-script.js';
 
 /** A migration file as read: its bytes, its text, and the key that says whether it changed since. */
@@ -18,8 +19,49 @@ export function errnoOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-export function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** Converts a `file:` URL (object or string) to a path; other strings resolve against the cwd. */
+export function toFsPath(pathOrUrl: string | URL): string {
+  if (pathOrUrl instanceof URL) return fileURLToPath(pathOrUrl);
+  return resolve(pathOrUrl.startsWith('file:') ? fileURLToPath(pathOrUrl) : pathOrUrl);
+}
+
+/**
+ * Lists a migrations directory. `caller` is the function the user called and `expected` the files
+ * it wants, both for the messages.
+ */
+export async function readMigrationsDirectory(directory: string, caller: string, expected: string): Promise<Dirent[]> {
+  try {
+    return await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    const code = errnoOf(error);
+    if (code === 'ENOENT') {
+      throw new MigrationsNotFoundError(
+        directory,
+        `Migrations directory ${directory} does not exist. Create it, or pass the right path to ${caller}(): a relative path resolves against the current directory (${process.cwd()}); new URL('./migrations/', import.meta.url) resolves against your module.`,
+        error,
+      );
+    }
+    if (code === 'ENOTDIR') {
+      throw new MigrationsNotFoundError(
+        directory,
+        `Migrations directory ${directory} is not a directory (it is a file). Pass the directory that holds the ${expected} files to ${caller}().`,
+        error,
+      );
+    }
+    throw new MigrationsUnreadableError(
+      directory,
+      `Migrations directory ${directory} could not be read: ${messageOf(error)}. Check that it exists and that this user may list it.`,
+      error,
+    );
+  }
+}
+
+/** The names of the .sql files in a directory listing, sorted. */
+export function sqlFileNames(entries: readonly Dirent[]): string[] {
+  return entries
+    .filter((e) => /\.sql$/i.test(e.name) && !e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }
 
 /** File systems record times at coarse granularity; a younger change may hide a later one. */
@@ -57,7 +99,7 @@ export function fileLoader(): FileLoader {
         path,
         broken
           ? `Migration file ${path} is a symbolic link to a file that does not exist. Fix or remove the link.`
-          : `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`,
+          : `Migration file ${path} could not be read: ${messageOf(error)}. Check its permissions.`,
         error,
       );
     }
@@ -69,7 +111,7 @@ export function fileLoader(): FileLoader {
     try {
       bytes = await readFile(path);
     } catch (error) {
-      throw new MigrationsUnreadableError(path, `Migration file ${path} could not be read: ${reasonOf(error)}. Check its permissions.`, error);
+      throw new MigrationsUnreadableError(path, `Migration file ${path} could not be read: ${messageOf(error)}. Check its permissions.`, error);
     }
     const loaded: LoadedFile = { path, key, bytes, text: decodeSqlFile(bytes, path) };
     cache.set(path, loaded);

@@ -33,20 +33,33 @@ export interface AppliedStep {
 }
 
 /**
- * The contract every migration source meets: the built-in SQL directory, a plain schema, and the
- * adapters for other tools. `hash()` keys the template: equal hashes mean identical schemas.
+ * The contract every migration source meets (one folder each under sources/). `hash()` keys the
+ * template: equal hashes mean identical schemas.
  */
 export interface Migrator {
   /** Short name of the source kind, e.g. "sql-directory". */
   readonly kind: string;
   /** Where the migrations come from, for messages (a directory, a file). */
   readonly source: string;
+  /**
+   * The tables the source keeps its state in, as schema.table: schema comparisons (the stairway,
+   * the chain's data) leave them out. Undefined: golang-migrate's public.schema_migrations.
+   */
+  readonly stateTables?: readonly string[];
   hash(): Promise<string>;
   list(): Promise<readonly MigrationInfo[]>;
-  /** The version currently applied in the target, or null at base. */
+  /** The version the target database is at, as its state records it, or null at base. */
   current(target: MigrationTarget): Promise<string | null>;
   /** Apply pending migrations up to and including `to` (default: all). */
   up(target: MigrationTarget, to?: string): Promise<readonly AppliedStep[]>;
   /** Revert applied migrations down to `to`, which stays applied (default: back to base). */
   down(target: MigrationTarget, to?: string): Promise<readonly AppliedStep[]>;
+}
+
+/** Where a source that declares nothing keeps its state: golang-migrate's table. */
+const DEFAULT_STATE_TABLES: readonly string[] = ['public.schema_migrations'];
+
+/** The tables a schema comparison leaves out for this source: its state, then the caller's own. */
+export function stateTablesOf(migrator: Migrator, extra: readonly string[] = []): string[] {
+  return [...(migrator.stateTables ?? DEFAULT_STATE_TABLES), ...extra];
 }

@@ -136,6 +136,7 @@ export function withStandIns(migrator: Migrator, standIns: readonly StandIn[]): 
   return {
     kind: migrator.kind,
     source: migrator.source,
+    ...(migrator.stateTables ? { stateTables: migrator.stateTables } : {}),
     hash: () => migrator.hash(),
     list: () => migrator.list(),
     current: (target) => migrator.current(target),

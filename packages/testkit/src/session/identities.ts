@@ -3,6 +3,7 @@ import type { ResolvedTenantContext } from '../config.js';
 import { ContextLeakError, RoleEscapeError } from '../errors.js';
 import type { QueryResult, Session } from '../queryable.js';
 import type { IdentityName, OpenSession } from '../backends/backend.js';
+import { escapeRegExp } from '../regexp.js';
 import { quoteIdent } from '../sql/ident.js';
 import {
   type AppIdentity,
@@ -42,10 +43,6 @@ function runExclusive<T>(mutex: Mutex, fn: () => Promise<T>): Promise<T> {
   return mutex.run(() => held.run(new Set([...(current ?? []), mutex]), fn));
 }
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 export class Identities implements IdentitySet {
   readonly admin: Identity;
   readonly owner: Identity;
@@ -70,7 +67,7 @@ export class Identities implements IdentitySet {
     this.#transport = transport;
     this.#roles = roles;
     this.#tenant = tenant;
-    const setting = escapeRegex(tenant.setting);
+    const setting = escapeRegExp(tenant.setting);
     this.#sessionLeak = new RegExp(
       `\\bset\\s+(?:session\\s+)?"?${setting}"?\\s*(?:=|to\\b)|\\bset_config\\s*\\(\\s*'${setting}'\\s*,[^,]*,\\s*false\\s*\\)`,
       'i',

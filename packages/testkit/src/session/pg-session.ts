@@ -10,9 +10,23 @@ export interface PgClient {
   query(config: { text: string; values?: readonly unknown[] } | string): Promise<{ rows: unknown[]; rowCount: number | null } | Array<{ rows: unknown[]; rowCount: number | null }>>;
   end(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** node-postgres internals, used only to drop an abandoned connection attempt at once. */
+  readonly connection?: { readonly stream?: { destroy(): void } };
 }
-interface PgModule {
-  default: { Client: new (config: { connectionString: string; application_name?: string; connectionTimeoutMillis?: number }) => PgClient };
+
+/** A node-postgres pool, for the migration tools that take one. */
+export interface PgPool {
+  end(): Promise<void>;
+  on(event: 'connect', listener: (client: { on(event: 'error', listener: () => void): unknown }) => void): unknown;
+  on(event: 'error', listener: () => void): unknown;
+}
+
+/** The `pg` module as `import('pg')` returns it. */
+export interface PgModule {
+  default: {
+    Client: new (config: { connectionString: string; application_name?: string; connectionTimeoutMillis?: number }) => PgClient;
+    Pool: new (config: { connectionString: string; max: number }) => PgPool;
+  };
 }
 
 let pgModule: Promise<PgModule> | undefined;

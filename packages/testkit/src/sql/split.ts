@@ -1,9 +1,11 @@
 /**
- * A lexer-level splitter for PostgreSQL scripts. It knows exactly as much of the Postgres lexer as
- * is needed to find the semicolons that end statements: string literals ('...', E'...'),
- * quoted identifiers, dollar quotes, comments (nested block comments included), parentheses
- * (CREATE RULE ... DO (a; b)) and SQL-standard function bodies (BEGIN ATOMIC ... END).
+ * Splits PostgreSQL scripts into statements on the tokens of the shared lexer (lexer.ts), so a
+ * semicolon inside a string, quoted identifier, dollar quote or comment never ends one; it also
+ * tracks parentheses (CREATE RULE ... DO (a; b)) and SQL-standard function bodies
+ * (BEGIN ATOMIC ... END). Also here: positions in a script (line and column) and the
+ * transaction control statements.
  */
+import { type SqlToken, isSqlSpace, sqlTokens, tokenizeSql } from './lexer.js';
 
 export interface SqlStatement {
   /** The statement without its terminating semicolon, trimmed of surrounding whitespace. */
@@ -21,144 +23,24 @@ export interface LineColumn {
   readonly sourceLine: string;
 }
 
-const CH_TAB = 0x09;
 const CH_LF = 0x0a;
-const CH_VT = 0x0b;
-const CH_FF = 0x0c;
 const CH_CR = 0x0d;
-const CH_SPACE = 0x20;
-const CH_DQUOTE = 0x22;
-const CH_DOLLAR = 0x24;
-const CH_SQUOTE = 0x27;
-const CH_LPAREN = 0x28;
-const CH_RPAREN = 0x29;
-const CH_STAR = 0x2a;
-const CH_MINUS = 0x2d;
-const CH_SLASH = 0x2f;
-const CH_SEMI = 0x3b;
-const CH_BACKSLASH = 0x5c;
-
-/** Whitespace as the Postgres lexer defines it (not JavaScript's wider Unicode set). */
-function isSpace(c: number): boolean {
-  return c === CH_SPACE || c === CH_TAB || c === CH_LF || c === CH_CR || c === CH_FF || c === CH_VT;
-}
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-
-/** Postgres treats every non-ASCII character as a letter in identifiers. */
-function isIdentStart(c: number): boolean {
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c >= 0x80;
-}
-
-function isIdentCont(c: number): boolean {
-  return isIdentStart(c) || isDigit(c) || c === CH_DOLLAR;
-}
-
-/** Index just past a `--` comment starting at `i` (the line break is not part of it). */
-function skipLineComment(sql: string, i: number): number {
-  let j = i + 2;
-  while (j < sql.length) {
-    const c = sql.charCodeAt(j);
-    if (c === CH_LF || c === CH_CR) break;
-    j++;
-  }
-  return j;
-}
-
-/** Index just past a (possibly nested) block comment starting at `i`; unterminated: the end. */
-function skipBlockComment(sql: string, i: number): number {
-  let depth = 1;
-  let j = i + 2;
-  while (j < sql.length) {
-    const c = sql.charCodeAt(j);
-    const next = sql.charCodeAt(j + 1);
-    if (c === CH_SLASH && next === CH_STAR) {
-      depth++;
-      j += 2;
-    } else if (c === CH_STAR && next === CH_SLASH) {
-      depth--;
-      j += 2;
-      if (depth === 0) return j;
-    } else {
-      j++;
-    }
-  }
-  return sql.length;
-}
-
-/**
- * Index just past a quoted token whose opening quote is at `i`. A doubled quote is an escaped
- * quote; with `backslashEscapes` (E'...') a backslash escapes the next character.
- */
-function skipQuoted(sql: string, i: number, quote: number, backslashEscapes: boolean): number {
-  let j = i + 1;
-  while (j < sql.length) {
-    const c = sql.charCodeAt(j);
-    if (backslashEscapes && c === CH_BACKSLASH) {
-      j += 2;
-    } else if (c === quote) {
-      if (sql.charCodeAt(j + 1) === quote) j += 2;
-      else return j + 1;
-    } else {
-      j++;
-    }
-  }
-  return sql.length;
-}
-
-/**
- * The dollar-quote delimiter ($$ or $tag$) starting at `i`, or null. A tag follows identifier
- * rules without `$`, so `$1` (a parameter) never opens a quote.
- */
-function dollarTagAt(sql: string, i: number): string | null {
-  let j = i + 1;
-  if (j < sql.length && isIdentStart(sql.charCodeAt(j))) {
-    j++;
-    while (j < sql.length) {
-      const c = sql.charCodeAt(j);
-      if (!(isIdentStart(c) || isDigit(c))) break;
-      j++;
-    }
-  }
-  return sql.charCodeAt(j) === CH_DOLLAR ? sql.slice(i, j + 1) : null;
-}
-
-/** Index of the first character after whitespace and comments, starting at `i`. */
-function skipTrivia(sql: string, i: number): number {
-  let j = i;
-  while (j < sql.length) {
-    const c = sql.charCodeAt(j);
-    if (isSpace(c)) j++;
-    else if (c === CH_MINUS && sql.charCodeAt(j + 1) === CH_MINUS) j = skipLineComment(sql, j);
-    else if (c === CH_SLASH && sql.charCodeAt(j + 1) === CH_STAR) j = skipBlockComment(sql, j);
-    else break;
-  }
-  return j;
-}
-
-/** Index just past the identifier (keyword) starting at `i`. */
-function identEnd(sql: string, i: number): number {
-  let j = i + 1;
-  while (j < sql.length && isIdentCont(sql.charCodeAt(j))) j++;
-  return j;
-}
-
-/** The next unquoted word (lower-cased) at or after `i`, skipping whitespace and comments. */
-function nextWord(sql: string, i: number): { word: string; end: number } | null {
-  const start = skipTrivia(sql, i);
-  if (start >= sql.length || !isIdentStart(sql.charCodeAt(start))) return null;
-  const end = identEnd(sql, start);
-  return { word: sql.slice(start, end).toLowerCase(), end };
-}
 
 function pushStatement(out: SqlStatement[], sql: string, start: number, end: number): void {
   let s = start;
   let e = end;
-  while (s < e && isSpace(sql.charCodeAt(s))) s++;
-  while (e > s && isSpace(sql.charCodeAt(e - 1))) e--;
+  while (s < e && isSqlSpace(sql.charCodeAt(s))) s++;
+  while (e > s && isSqlSpace(sql.charCodeAt(e - 1))) e--;
   if (s < e) out.push({ text: sql.slice(s, e), offset: s });
+}
+
+function isPunctuation(token: SqlToken | undefined, text: string): boolean {
+  return token?.kind === 'punctuation' && token.text === text;
+}
+
+/** An unquoted word, lower-cased; undefined for any other token. */
+function wordOf(token: SqlToken | undefined): string | undefined {
+  return token?.kind === 'word' ? token.text.toLowerCase() : undefined;
 }
 
 /**
@@ -168,83 +50,37 @@ function pushStatement(out: SqlStatement[], sql: string, start: number, end: num
  */
 export function splitStatements(sql: string): SqlStatement[] {
   const out: SqlStatement[] = [];
-  const n = sql.length;
+  const tokens = tokenizeSql(sql);
   let start = 0;
   let significant = false;
   let parenDepth = 0;
   /** Depth of BEGIN ATOMIC blocks plus CASE expressions opened inside them. */
   let blockDepth = 0;
-  let i = 0;
 
-  while (i < n) {
-    const c = sql.charCodeAt(i);
-    if (isSpace(c)) {
-      i++;
-      continue;
-    }
-    if (c === CH_MINUS && sql.charCodeAt(i + 1) === CH_MINUS) {
-      i = skipLineComment(sql, i);
-      continue;
-    }
-    if (c === CH_SLASH && sql.charCodeAt(i + 1) === CH_STAR) {
-      i = skipBlockComment(sql, i);
-      continue;
-    }
-    if (c === CH_SEMI) {
+  for (let t = 0; t < tokens.length; t++) {
+    const token = tokens[t]!;
+    if (isPunctuation(token, ';')) {
       if (parenDepth === 0 && blockDepth === 0) {
-        if (significant) pushStatement(out, sql, start, i);
-        start = i + 1;
+        if (significant) pushStatement(out, sql, start, token.start);
+        start = token.end;
         significant = false;
       }
-      i++;
       continue;
     }
-
     significant = true;
-    if (c === CH_SQUOTE) {
-      i = skipQuoted(sql, i, CH_SQUOTE, false);
-    } else if (c === CH_DQUOTE) {
-      i = skipQuoted(sql, i, CH_DQUOTE, false);
-    } else if (c === CH_DOLLAR) {
-      const tag = dollarTagAt(sql, i);
-      if (tag === null) {
-        // A parameter such as $1, or a stray dollar sign.
-        i++;
-        while (i < n && isDigit(sql.charCodeAt(i))) i++;
-      } else {
-        const close = sql.indexOf(tag, i + tag.length);
-        i = close < 0 ? n : close + tag.length;
-      }
-    } else if (isIdentStart(c)) {
-      const end = identEnd(sql, i);
-      if (end === i + 1 && (c === 0x45 || c === 0x65) && sql.charCodeAt(end) === CH_SQUOTE) {
-        // E'...': a string with backslash escapes.
-        i = skipQuoted(sql, end, CH_SQUOTE, true);
-        continue;
-      }
-      const word = sql.slice(i, end).toLowerCase();
-      if (word === 'begin') {
-        if (nextWord(sql, end)?.word === 'atomic') blockDepth++;
-      } else if (blockDepth > 0) {
-        if (word === 'case') blockDepth++;
-        else if (word === 'end') blockDepth--;
-      }
-      i = end;
-    } else if (isDigit(c)) {
-      // A number, possibly followed by letters (1e10, 0x1F): consumed whole, so a trailing
-      // E is never read as the prefix of an E'...' string.
-      i++;
-      while (i < n && (isIdentCont(sql.charCodeAt(i)) || sql.charCodeAt(i) === 0x2e)) {
-        if (sql.charCodeAt(i) === CH_DOLLAR) break;
-        i++;
-      }
-    } else {
-      if (c === CH_LPAREN) parenDepth++;
-      else if (c === CH_RPAREN && parenDepth > 0) parenDepth--;
-      i++;
+    const word = wordOf(token);
+    if (word === 'begin') {
+      if (wordOf(tokens[t + 1]) === 'atomic') blockDepth++;
+    } else if (word !== undefined && blockDepth > 0) {
+      if (word === 'case') blockDepth++;
+      else if (word === 'end') blockDepth--;
+    } else if (isPunctuation(token, '(')) {
+      parenDepth++;
+    } else if (isPunctuation(token, ')') && parenDepth > 0) {
+      parenDepth--;
     }
   }
-  if (significant) pushStatement(out, sql, start, n);
+  if (significant) pushStatement(out, sql, start, sql.length);
   return out;
 }
 
@@ -316,25 +152,26 @@ export type TransactionControl = 'begin' | 'commit' | 'rollback';
  * (including BEGIN ATOMIC, SAVEPOINT, RELEASE and ROLLBACK TO SAVEPOINT, which stay inside one).
  */
 export function transactionControlKind(statementText: string): TransactionControl | null {
-  const first = nextWord(statementText, 0);
-  if (first === null) return null;
-  const second = nextWord(statementText, first.end);
-  switch (first.word) {
+  const tokens = sqlTokens(statementText);
+  const first = wordOf(tokens.next().value ?? undefined);
+  if (first === undefined) return null;
+  const second = wordOf(tokens.next().value ?? undefined);
+  switch (first) {
     case 'begin':
-      return second?.word === 'atomic' ? null : 'begin';
+      return second === 'atomic' ? null : 'begin';
     case 'start':
-      return second?.word === 'transaction' ? 'begin' : null;
+      return second === 'transaction' ? 'begin' : null;
     case 'commit':
     case 'end':
       return 'commit';
     case 'abort':
       return 'rollback';
     case 'prepare':
-      return second?.word === 'transaction' ? 'commit' : null;
+      return second === 'transaction' ? 'commit' : null;
     case 'rollback': {
-      if (second?.word === 'to') return null;
-      if (second?.word === 'work' || second?.word === 'transaction') {
-        if (nextWord(statementText, second.end)?.word === 'to') return null;
+      if (second === 'to') return null;
+      if (second === 'work' || second === 'transaction') {
+        if (wordOf(tokens.next().value ?? undefined) === 'to') return null;
       }
       return 'rollback';
     }

@@ -22,7 +22,7 @@ export function globalSetup(options: KitOptions): () => Promise<() => Promise<vo
       kind === 'native'
         ? await nativeEndpoint(options.native)
         : kind === 'container'
-          ? await containerEndpoint(options.image ? { image: options.image } : {})
+          ? await containerEndpoint(options.container ?? {})
           : undefined;
     if (endpoint) process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind, adminUrl: endpoint.adminUrl });
     try {

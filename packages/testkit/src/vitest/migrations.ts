@@ -8,7 +8,7 @@ import type { TestDatabase } from '../database.js';
 import { type Kit, startKit } from '../kit.js';
 import { type StairwayOptions, createStairway } from '../migrations/check/stairway.js';
 import type { Migrator } from '../migrations/migrator.js';
-import { sqlDirectory } from '../migrations/sql-directory.js';
+import { sqlDirectory } from '../migrations/sources/golang-migrate/golang-migrate.js';
 import type { Queryable } from '../queryable.js';
 import { type SchemaSnapshot, diffSnapshots, formatDiff, isEmpty, snapshotSchema } from '../snapshot/index.js';
 

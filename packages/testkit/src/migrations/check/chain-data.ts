@@ -1,6 +1,7 @@
+import { messageOf } from '../../errors.js';
 import type { Session } from '../../queryable.js';
 import { quoteQualified } from '../../sql/ident.js';
-import type { MigrationInfo, Migrator } from '../migrator.js';
+import { type MigrationInfo, type Migrator, stateTablesOf } from '../migrator.js';
 import { nullGate } from './null-gate.js';
 import type { MigrationStepReport, StairwayOptions } from './stairway.js';
 
@@ -47,7 +48,7 @@ async function rowCounts(session: Session, ignore: ReadonlySet<string>): Promise
  * instead of a down they do not have; no rows seeded at all is "not checked", never a pass.
  */
 export async function checkChainData(migrator: Migrator, options: ChainDataOptions): Promise<MigrationStepReport> {
-  const ignore = new Set(['public.schema_migrations', ...(options.ignoreTables ?? [])]);
+  const ignore = new Set(stateTablesOf(migrator, options.ignoreTables));
   const problems: string[] = [];
   const report = (status: MigrationStepReport['status']): MigrationStepReport => ({ ...CHAIN_DATA_STEP, status, problems });
   const migrations = await migrator.list();
@@ -98,10 +99,6 @@ export async function checkChainData(migrator: Migrator, options: ChainDataOptio
     }
   }
   return report(failed ? 'fail' : 'pass');
-}
-
-function messageOf(caught: unknown): string {
-  return caught instanceof Error ? caught.message : String(caught);
 }
 
 function firstLine(caught: unknown): string {

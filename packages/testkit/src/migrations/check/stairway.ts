@@ -4,7 +4,7 @@ import { findBackfillTraps } from './backfill-trap.js';
 import type { Session } from '../../queryable.js';
 import { roleNames } from '../../roles.js';
 import { type SchemaSnapshot, diffSnapshots, formatDiff, isEmpty, snapshotSchema } from '../../snapshot/index.js';
-import type { MigrationInfo, MigrationTarget, Migrator } from '../migrator.js';
+import { type MigrationInfo, type MigrationTarget, type Migrator, stateTablesOf } from '../migrator.js';
 
 export type StepStatus = 'pass' | 'fail' | 'skip';
 
@@ -27,7 +27,7 @@ export interface StairwayOptions {
   readonly inspect: Session;
   /** Where migrations run, as the migrating role. */
   readonly target: MigrationTarget;
-  /** Tables left out of the comparison besides the migrator's own state table. */
+  /** Tables left out of the comparison besides the state tables the migrator declares. */
   readonly ignoreTables?: readonly string[];
   /** Called after each migration's first up: seed data that later steps must keep. */
   readonly afterUp?: (migration: MigrationInfo, session: Session) => Promise<void>;
@@ -71,7 +71,7 @@ export async function checkMigration(
   previous: string | undefined,
   options: StairwayOptions,
 ): Promise<{ report: MigrationStepReport; error: MigrationCheckReport['error']; advanced: boolean }> {
-  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
+  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: stateTablesOf(migrator, options.ignoreTables) });
   let error: MigrationCheckReport['error'] = null;
   const problems: string[] = [];
   const done = (status: StepStatus, advanced: boolean) => ({ report: { version: migration.version, name: migration.name, status, problems }, error, advanced });
@@ -154,7 +154,7 @@ export async function runStairway(migrator: Migrator, options: StairwayOptions):
 
 /** base -> head -> base -> head, comparing the two heads and the base with the empty start. */
 export async function runFullCycle(migrator: Migrator, options: StairwayOptions): Promise<string[]> {
-  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: ['public.schema_migrations', ...(options.ignoreTables ?? [])] });
+  const snapshot = () => snapshotSchema(options.inspect, { ignoreTables: stateTablesOf(migrator, options.ignoreTables) });
   const migrations = await migrator.list();
   if (migrations.some((migration) => !migration.reversible)) return [];
   const problems: string[] = [];

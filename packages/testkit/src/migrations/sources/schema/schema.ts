@@ -1,13 +1,19 @@
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../errors.js';
-import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrator.js';
-import { decodeSqlFile, runScript } from './run-script.js';
-import { cacheKeyOf, toFsPath } from './sql-directory.js';
+import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError, messageOf } from '../../../errors.js';
+import { cacheKeyOf, errnoOf, toFsPath } from '../../migration-files.js';
+import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
+import { decodeSqlFile, runScript } from '../../run-script.js';
+import { indexOfVersion, migrationHash } from '../../source-helpers.js';
 
 /** The single version a schema migrator knows. */
 const SCHEMA_VERSION = '1';
+
+/**
+ * A schema keeps no state of its own; one dumped from a golang-migrate or dbmate database carries
+ * their table, which comparisons leave out.
+ */
+export const SCHEMA_STATE_TABLES: readonly string[] = ['public.schema_migrations'];
 
 interface LoadedSchema {
   readonly bytes: Uint8Array;
@@ -15,14 +21,9 @@ interface LoadedSchema {
   readonly hash: string;
 }
 
-function errnoOf(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
 function hashSchema(bytes: Uint8Array): string {
   // Only the content shapes the database; the name is a label for messages.
-  return createHash('sha256').update('schema\0').update(bytes).digest('hex');
+  return migrationHash('schema').field(bytes).digest();
 }
 
 function schemaMigrator(name: string, source: string, file: string | undefined, load: () => Promise<LoadedSchema>): Migrator {
@@ -34,17 +35,13 @@ function schemaMigrator(name: string, source: string, file: string | undefined, 
   };
 
   const checkTarget = (to: string | undefined, direction: 'up' | 'down'): void => {
-    if (to !== undefined && to !== SCHEMA_VERSION) {
-      throw new MigrationsInvalidError(
-        source,
-        `Version "${to}" passed to ${direction}() does not exist: the schema ${source} is a single migration with version ${SCHEMA_VERSION}. Pass "${SCHEMA_VERSION}" or no version.`,
-      );
-    }
+    if (to !== undefined) indexOfVersion([info], to, { source: `the schema ${source} (a single migration)`, direction });
   };
 
   return {
     kind: 'schema',
     source,
+    stateTables: SCHEMA_STATE_TABLES,
 
     async hash() {
       return (await load()).hash;
@@ -110,11 +107,7 @@ export function schemaFile(pathOrUrl: string | URL): Migrator {
           error,
         );
       }
-      throw new MigrationsUnreadableError(
-        path,
-        `Schema file ${path} could not be read: ${error instanceof Error ? error.message : String(error)}. Check its permissions.`,
-        error,
-      );
+      throw new MigrationsUnreadableError(path, `Schema file ${path} could not be read: ${messageOf(error)}. Check its permissions.`, error);
     }
     if (!info.isFile()) {
       throw new MigrationsNotFoundError(
@@ -128,11 +121,7 @@ export function schemaFile(pathOrUrl: string | URL): Migrator {
     try {
       bytes = await readFile(path);
     } catch (error) {
-      throw new MigrationsUnreadableError(
-        path,
-        `Schema file ${path} could not be read: ${error instanceof Error ? error.message : String(error)}. Check its permissions.`,
-        error,
-      );
+      throw new MigrationsUnreadableError(path, `Schema file ${path} could not be read: ${messageOf(error)}. Check its permissions.`, error);
     }
     const loaded: LoadedSchema = { bytes, text: decodeSqlFile(bytes, path), hash: hashSchema(bytes) };
     cached = { key, loaded };

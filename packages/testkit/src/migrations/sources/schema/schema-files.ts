@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { MigrationsInvalidError } from '../errors.js';
-import type { AppliedStep, MigrationInfo, Migrator } from './migrator.js';
-import { schemaFile } from './schema.js';
+import { MigrationsInvalidError } from '../../../errors.js';
+import type { AppliedStep, MigrationInfo, Migrator } from '../../migrator.js';
+import { indexOfVersion, migrationHash } from '../../source-helpers.js';
+import { SCHEMA_STATE_TABLES, schemaFile } from './schema.js';
 
 /**
  * Several schema files applied in the order given, each as one irreversible step (versions 1, 2,
@@ -17,29 +17,29 @@ export function schemaFiles(paths: readonly (string | URL)[]): Migrator {
 export function schemaChain(files: readonly Migrator[]): Migrator {
   if (files.length === 1) return files[0]!;
   const source = files.map((file) => file.source).join(', ');
+  const versions = files.map((_, index) => ({ version: String(index + 1) }));
   const step = (index: number, applied: readonly AppliedStep[]): AppliedStep[] => applied.map((entry) => ({ ...entry, version: String(index + 1) }));
   return {
     kind: 'schema',
     source,
+    stateTables: SCHEMA_STATE_TABLES,
     async hash() {
-      const hash = createHash('sha256').update('schema-files\0');
-      for (const file of files) hash.update(`${await file.hash()}\0`);
-      return hash.digest('hex');
+      const hash = migrationHash('schema-files');
+      for (const file of files) hash.field(await file.hash());
+      return hash.digest();
     },
     async list() {
       const lists = await Promise.all(files.map((file) => file.list()));
       return lists.flatMap((list, index): MigrationInfo[] => list.map((info) => ({ ...info, version: String(index + 1) })));
     },
+    /** Always null: schema files record nothing in the database (see schemaFile). */
     async current() {
       return null;
     },
     async up(target, to) {
-      const last = to === undefined ? files.length : Number(to);
-      if (!Number.isInteger(last) || last < 1 || last > files.length) {
-        throw new MigrationsInvalidError(source, `Version "${to}" does not exist: these schema files are versions 1 to ${files.length}.`);
-      }
+      const last = to === undefined ? files.length - 1 : indexOfVersion(versions, to, { source: `the schema files ${source}`, direction: 'up' });
       const applied: AppliedStep[] = [];
-      for (let index = 0; index < last; index++) applied.push(...step(index, await files[index]!.up(target)));
+      for (let index = 0; index <= last; index++) applied.push(...step(index, await files[index]!.up(target)));
       return applied;
     },
     async down() {

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidOptionError, MigrationFailedError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
+import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
-import { sqlStateOf } from '../../run-script.js';
+import { indexOfVersion, migrationHash, requireUrl, toolStep } from '../../source-helpers.js';
 
 export interface KnexMigratorOptions {
   /** The knex migrations directory. */
@@ -40,22 +39,18 @@ interface KnexMigration extends MigrationInfo {
   readonly module: Record<string, unknown>;
 }
 
-/** The tables knex keeps its state in: pass them to the stairway's `ignoreTables`. */
-export function knexStateTables(options: Pick<KnexMigratorOptions, 'tableName'> = {}): string[] {
-  const table = options.tableName ?? 'knex_migrations';
-  return [`public.${table}`, `public.${table}_lock`];
-}
-
 /**
  * A knex migrations directory, applied through knex's own migration API. Versions are the file
  * names without extension, in knex's order; a migration whose module exports no `down` is
  * irreversible (knex itself would refuse to run it; here its up runs and its down is refused). knex connects on its own, so the database must be reachable by URL (a server
- * backend). knex keeps its state in its own tables (see knexStateTables).
+ * backend). knex keeps its state in its own tables, `knex_migrations` and `knex_migrations_lock`
+ * (or `tableName` and `<tableName>_lock`) in public, which current() reads through knex.
  */
 export function knexMigrator(options: KnexMigratorOptions): Migrator {
   const directory = resolve(options.directory);
   const extensions = options.loadExtensions ?? DEFAULT_EXTENSIONS;
   const source = `knex (${options.directory})`;
+  const table = options.tableName ?? 'knex_migrations';
   let loaded: Promise<KnexMigration[]> | undefined;
 
   const loadModule = async (path: string): Promise<Record<string, unknown>> => {
@@ -91,11 +86,8 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
     throw error;
   }));
 
-  const position = (migrations: readonly KnexMigration[], version: string): number => {
-    const index = migrations.findIndex((migration) => migration.version === version);
-    if (index < 0) throw new InvalidOptionError('to', `${source} has no migration "${version}"; known: ${migrations.map((m) => m.version).join(', ')}.`);
-    return index;
-  };
+  const irreversible = (migration: KnexMigration): string =>
+    `${source}: migration ${migration.file} exports no down and is irreversible, so nothing was reverted. Export a down function, or revert no further than ${migration.version}.`;
 
   /**
    * The same files knex's directory source reads, under the same names, but already loaded: knex
@@ -110,7 +102,7 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
         : {
             ...migration.module,
             down: async () => {
-              throw new InvalidOptionError('down', `${source}: migration ${migration.file} exports no down and is irreversible.`);
+              throw new MigrationsInvalidError(migration.upFile!, irreversible(migration));
             },
           },
   });
@@ -122,16 +114,11 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
 
   /** Runs `work` with a fresh knex instance connected to the target, destroyed afterwards. */
   const withKnex = async <T>(target: MigrationTarget, work: (migrate: KnexMigrate, applied: Set<string>, migrations: KnexMigration[]) => Promise<T>): Promise<T> => {
-    if (!target.url) {
-      throw new InvalidOptionError(
-        'backend',
-        `the knex adapter (${source}) connects on its own and needs a database reachable by URL: use backend "native", "url" or "container".`,
-      );
-    }
+    const url = requireUrl(target, `The knex source (${source})`);
     const migrations = await list();
     const module = await importPeer<{ default: KnexFactory } & Partial<{ knex: KnexFactory }>>('knex', 'The knex migrations adapter');
     const create = module.knex ?? module.default;
-    const instance = create({ client: 'pg', connection: target.url, pool: { min: 0, max: 2 }, log: QUIET_LOG, migrations: config(migrations) });
+    const instance = create({ client: 'pg', connection: url, pool: { min: 0, max: 2 }, log: QUIET_LOG, migrations: config(migrations) });
     try {
       const [completed] = await instance.migrate.list(config(migrations));
       return await work(instance.migrate, new Set(completed.map((entry) => entry.name)), migrations);
@@ -140,33 +127,17 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
     }
   };
 
-  const run = async (migrate: KnexMigrate, target: MigrationTarget, migrations: readonly KnexMigration[], migration: KnexMigration, direction: 'up' | 'down'): Promise<AppliedStep> => {
-    const startedAt = performance.now();
-    try {
-      await migrate[direction]({ ...config(migrations), name: migration.file });
-    } catch (cause) {
-      throw new MigrationFailedError({
-        migration: migration.file,
-        direction,
-        role: target.role,
-        sqlState: sqlStateOf(cause),
-        cause,
-      });
-    }
-    return { version: migration.version, name: migration.name, direction, ms: performance.now() - startedAt };
-  };
+  const run = (migrate: KnexMigrate, target: MigrationTarget, migrations: readonly KnexMigration[], migration: KnexMigration, direction: 'up' | 'down'): Promise<AppliedStep> =>
+    toolStep(target, migration, direction, migration.file, () => migrate[direction]({ ...config(migrations), name: migration.file }));
 
   return {
     kind: 'knex',
     source,
+    stateTables: [`public.${table}`, `public.${table}_lock`],
     async hash() {
-      const hash = createHash('sha256').update(`knex\0${options.tableName ?? 'knex_migrations'}\0`);
-      for (const migration of await list()) {
-        hash.update(`${migration.file}\0`);
-        hash.update(await readFile(migration.upFile!));
-        hash.update('\0');
-      }
-      return hash.digest('hex');
+      const hash = migrationHash('knex').field(table);
+      for (const migration of await list()) await hash.field(migration.file).file(migration.upFile!);
+      return hash.digest();
     },
     async list() {
       return (await list()).map(({ file: _file, module: _module, ...info }) => info);
@@ -179,7 +150,7 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
     },
     async up(target, to) {
       return withKnex(target, async (migrate, applied, migrations) => {
-        const last = to === undefined ? migrations.length - 1 : position(migrations, to);
+        const last = to === undefined ? migrations.length - 1 : indexOfVersion(migrations, to, { source, direction: 'up' });
         const steps: AppliedStep[] = [];
         for (const migration of migrations.slice(0, last + 1)) {
           if (applied.has(migration.file)) continue;
@@ -190,14 +161,12 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
     },
     async down(target, to) {
       return withKnex(target, async (migrate, applied, migrations) => {
-        const keep = to === undefined ? -1 : position(migrations, to);
+        const keep = to === undefined ? -1 : indexOfVersion(migrations, to, { source, direction: 'down' });
+        const toRevert = migrations.slice(keep + 1).filter((migration) => applied.has(migration.file)).reverse();
+        const first = toRevert.find((migration) => !migration.reversible);
+        if (first) throw new MigrationsInvalidError(first.upFile!, irreversible(first));
         const steps: AppliedStep[] = [];
-        for (let index = migrations.length - 1; index > keep; index--) {
-          const migration = migrations[index]!;
-          if (!applied.has(migration.file)) continue;
-          if (!migration.reversible) throw new InvalidOptionError('down', `${source}: migration ${migration.file} exports no down and is irreversible.`);
-          steps.push(await run(migrate, target, migrations, migration, 'down'));
-        }
+        for (const migration of toRevert) steps.push(await run(migrate, target, migrations, migration, 'down'));
         return steps;
       });
     },

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { InvalidOptionError, MigrationFailedError } from '../../../errors.js';
+import { InvalidOptionError, MigrationsInvalidError } from '../../../errors.js';
 import type { QueryResult, Session } from '../../../queryable.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
-import { sqlStateOf } from '../../run-script.js';
+import { indexOfVersion, migrationHash, toolStep } from '../../source-helpers.js';
 
 /** What umzug reports about a migration (`pending()`, `executed()`). */
 export interface UmzugMigrationMeta {
@@ -31,6 +29,12 @@ export interface UmzugLike {
 export interface UmzugMigratorOptions {
   /** For messages, e.g. "umzug (src/migrations)". Default "umzug". */
   readonly source?: string;
+  /**
+   * The tables the instance's storage keeps its record in, as schema.table (SequelizeStorage:
+   * ['public.SequelizeMeta']), left out of schema comparisons. Default: none besides
+   * public.schema_migrations.
+   */
+  readonly stateTables?: readonly string[];
 }
 
 function unusable(what: string): never {
@@ -99,54 +103,41 @@ export function umzugMigrator(create: (target: MigrationTarget) => UmzugLike, op
     throw error;
   }));
 
-  const position = (migrations: readonly MigrationInfo[], version: string): number => {
-    const index = migrations.findIndex((migration) => migration.version === version);
-    if (index < 0) throw new InvalidOptionError('to', `${source} has no migration "${version}"; known: ${migrations.map((m) => m.version).join(', ')}.`);
-    return index;
-  };
-
   const run = async (target: MigrationTarget, migration: MigrationInfo, direction: 'up' | 'down', step: () => Promise<unknown>): Promise<AppliedStep> => {
-    const startedAt = performance.now();
-    try {
-      await step();
-    } catch (caught) {
-      // umzug wraps the migration's own error; report that one.
-      const cause = caught instanceof Error && caught.cause !== undefined ? caught.cause : caught;
-      throw new MigrationFailedError({
-        migration: migration.name,
-        direction,
-        role: target.role,
-        sqlState: sqlStateOf(cause),
-        cause,
+    // umzug wraps the migration's own error; report that one.
+    const unwrapped = () =>
+      step().catch((caught: unknown) => {
+        throw caught instanceof Error && caught.cause !== undefined ? caught.cause : caught;
       });
-    }
-    return { version: migration.version, name: migration.name, direction, ms: performance.now() - startedAt };
+    return toolStep(target, migration, direction, migration.name, unwrapped);
   };
 
   return {
     kind: 'umzug',
     source,
+    ...(options.stateTables ? { stateTables: options.stateTables } : {}),
     async hash() {
       const { info, runnable } = await list();
-      const hash = createHash('sha256').update(`umzug\0${source}\0`);
+      const hash = migrationHash('umzug').field(source);
       for (const [index, migration] of info.entries()) {
-        hash.update(`${migration.name}\0`);
+        hash.field(migration.name);
         const steps = runnable?.[index];
-        if (steps) hash.update(`${String(steps.up)}\0${String(steps.down ?? '')}\0`);
-        if (migration.upFile) hash.update(await readFile(migration.upFile).catch(() => Buffer.from('')));
+        if (steps) hash.field(String(steps.up)).field(String(steps.down ?? ''));
+        if (migration.upFile) await hash.file(migration.upFile);
       }
-      return hash.digest('hex');
+      return hash.digest();
     },
     async list() {
       return (await list()).info;
     },
+    /** What the instance's storage records: the target database when the storage lives there. */
     async current(target) {
       const executed = await instance(target).executed();
       return executed.at(-1)?.name ?? null;
     },
     async up(target, to) {
       const { info } = await list();
-      const last = to === undefined ? info.length - 1 : position(info, to);
+      const last = to === undefined ? info.length - 1 : indexOfVersion(info, to, { source, direction: 'up' });
       const umzug = instance(target);
       const done = new Set((await umzug.executed()).map((migration) => migration.name));
       const steps: AppliedStep[] = [];
@@ -158,16 +149,16 @@ export function umzugMigrator(create: (target: MigrationTarget) => UmzugLike, op
     },
     async down(target, to) {
       const { info } = await list();
-      const keep = to === undefined ? -1 : position(info, to);
+      const keep = to === undefined ? -1 : indexOfVersion(info, to, { source, direction: 'down' });
       const umzug = instance(target);
       const done = new Set((await umzug.executed()).map((migration) => migration.name));
-      const steps: AppliedStep[] = [];
-      for (let index = info.length - 1; index > keep; index--) {
-        const migration = info[index]!;
-        if (!done.has(migration.name)) continue;
-        if (!migration.reversible) throw new InvalidOptionError('down', `${source}: migration ${migration.name} has no down and is irreversible.`);
-        steps.push(await run(target, migration, 'down', () => umzug.down({ to: migration.name })));
+      const toRevert = info.slice(keep + 1).filter((migration) => done.has(migration.name)).reverse();
+      const first = toRevert.find((migration) => !migration.reversible);
+      if (first) {
+        throw new MigrationsInvalidError(first.upFile ?? first.name, `${source}: migration ${first.name} has no down and is irreversible, so nothing was reverted. Give it a down, or revert no further than ${first.name}.`);
       }
+      const steps: AppliedStep[] = [];
+      for (const migration of toRevert) steps.push(await run(target, migration, 'down', () => umzug.down({ to: migration.name })));
       return steps;
     },
   };

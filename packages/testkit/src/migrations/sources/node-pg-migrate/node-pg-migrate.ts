@@ -1,12 +1,13 @@
-import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError, MigrationsNotFoundError } from '../../../errors.js';
+import { MigrationsInvalidError, MigrationsNotFoundError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import { connectPgClient } from '../../../session/pg-session.js';
+import { quoteQualified } from '../../../sql/ident.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
-import { sqlStateOf } from '../../run-script.js';
+import { indexOfVersion, migrationHash, requireUrl, toolFailure } from '../../source-helpers.js';
+import { readStateTable } from '../../state-table.js';
 
 type NodePgMigrateModule = typeof import('node-pg-migrate');
 
@@ -106,7 +107,8 @@ async function readMigrations(dir: string): Promise<NpmMigration[]> {
 
 /**
  * A node-pg-migrate migrations directory, run through its programmatic runner on the target's URL
- * (a server backend). A migration whose `down` is `false` or missing counts as irreversible.
+ * (a server backend). A migration whose `down` is `false` or missing counts as irreversible. Its
+ * state table, public.pgmigrations (or migrationsSchema.migrationsTable), is what current() reads.
  */
 export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Migrator {
   const dir = resolve(options.dir);
@@ -114,29 +116,22 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
   const schema = options.migrationsSchema ?? 'public';
   const source = `node-pg-migrate (${options.dir})`;
 
-  const position = (list: readonly NpmMigration[], to: string): number => {
-    const index = list.findIndex((migration) => migration.version === to || migration.id === to);
-    if (index < 0) throw new InvalidOptionError('to', `${source} has no migration "${to}"; known: ${list.map((m) => m.version).join(', ')}.`);
-    return index;
-  };
+  const position = (list: readonly NpmMigration[], to: string, direction: 'up' | 'down'): number =>
+    indexOfVersion(list, to, { source, direction, matches: (migration, version) => migration.version === version || migration.id === version });
 
   const appliedIds = async (target: MigrationTarget): Promise<Set<string>> => {
-    const qualified = `"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`;
-    const exists = await target.session.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [qualified]);
-    if (!exists.rows[0]?.found) return new Set();
-    const rows = await target.session.query<{ name: string }>(`SELECT name FROM ${qualified} ORDER BY run_on, id`);
+    if ((await readStateTable(target.session, schema, table)) === undefined) return new Set();
+    const rows = await target.session.query<{ name: string }>(`SELECT name FROM ${quoteQualified(schema, table)} ORDER BY run_on, id`);
     return new Set(rows.rows.map((row) => row.name));
   };
 
   const run = async (target: MigrationTarget, direction: 'up' | 'down', planned: readonly NpmMigration[]): Promise<AppliedStep[]> => {
     if (planned.length === 0) return [];
-    if (!target.url) {
-      throw new InvalidOptionError('backend', `the node-pg-migrate adapter (${source}) needs a database reachable by URL: use backend "native", "url" or "container".`);
-    }
+    const url = requireUrl(target, `The node-pg-migrate source (${source})`);
     const { runner } = await importPeer<NodePgMigrateModule>('node-pg-migrate', FEATURE);
     // The kit's own connection, listened to: the runner's would crash the process when the test
     // database is dropped under a connection it has not finished closing.
-    const client = await connectPgClient(target.url, 'tenantkit-node-pg-migrate');
+    const client = await connectPgClient(url, 'tenantkit-node-pg-migrate');
     const startedAt = performance.now();
     try {
       await runner({
@@ -153,13 +148,7 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
     } catch (cause) {
       const now = await appliedIds(target).catch(() => undefined);
       const failed = now ? planned.find((migration) => (direction === 'up' ? !now.has(migration.id) : now.has(migration.id))) : undefined;
-      throw new MigrationFailedError({
-        migration: failed ? `${failed.id} (${failed.files.join(', ')})` : planned.map((m) => m.id).join(', '),
-        direction,
-        role: target.role,
-        sqlState: sqlStateOf(cause) ?? sqlStateOf((cause as { cause?: unknown } | null)?.cause),
-        cause,
-      });
+      throw toolFailure(failed ? `${failed.id} (${failed.files.join(', ')})` : planned.map((m) => m.id).join(', '), direction, target, cause);
     } finally {
       await client.end().catch(() => {});
     }
@@ -170,13 +159,14 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
   return {
     kind: 'node-pg-migrate',
     source,
+    stateTables: [`${schema}.${table}`],
     async hash() {
-      const hash = createHash('sha256').update(`node-pg-migrate\0${schema}\0${table}\0`);
+      const hash = migrationHash('node-pg-migrate').field(schema).field(table);
       for (const migration of await readMigrations(dir)) {
-        hash.update(`${migration.id}\0`);
-        for (const file of migration.files) hash.update(await readFile(file));
+        hash.field(migration.id);
+        for (const file of migration.files) await hash.file(file);
       }
-      return hash.digest('hex');
+      return hash.digest();
     },
     async list() {
       return readMigrations(dir);
@@ -189,14 +179,14 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
     },
     async up(target, to) {
       const list = await readMigrations(dir);
-      const last = to === undefined ? list.length - 1 : position(list, to);
+      const last = to === undefined ? list.length - 1 : position(list, to, 'up');
       const applied = await appliedIds(target);
       const planned = list.slice(0, last + 1).filter((migration) => !applied.has(migration.id));
       return run(target, 'up', planned);
     },
     async down(target, to) {
       const list = await readMigrations(dir);
-      const keep = to === undefined ? -1 : position(list, to);
+      const keep = to === undefined ? -1 : position(list, to, 'down');
       const applied = await appliedIds(target);
       const planned = list.slice(keep + 1).filter((migration) => applied.has(migration.id)).reverse();
       const irreversible = planned.filter((migration) => !migration.reversible);

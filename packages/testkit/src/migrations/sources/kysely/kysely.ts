@@ -1,19 +1,11 @@
-import { createHash } from 'node:crypto';
-import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError } from '../../../errors.js';
+import { MigrationsInvalidError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
+import type { PgModule } from '../../../session/pg-session.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
-import { sqlStateOf } from '../../run-script.js';
+import { indexOfVersion, migrationHash, requireUrl, toolFailure } from '../../source-helpers.js';
 
 type KyselyModule = typeof import('kysely');
 type KyselyMigrationModule = typeof import('kysely/migration');
-interface PgModule {
-  default: { Pool: new (config: { connectionString: string; max: number }) => unknown };
-}
-
-interface QuietablePool {
-  on(event: 'connect', listener: (client: { on(event: 'error', listener: () => void): unknown }) => void): unknown;
-  on(event: 'error', listener: () => void): unknown;
-}
 
 /**
  * One kysely migration: `up`, and `down` when it can be reverted. Method parameters are compared
@@ -57,22 +49,22 @@ async function loadKysely(): Promise<{ kysely: KyselyModule; migration: KyselyMi
 /**
  * Migrations written for kysely's Migrator. Each call opens its own Kysely instance on the target's
  * URL (one connection, destroyed after), so the database must be reachable by URL (a server backend).
- * Migrations without `down` are irreversible.
+ * Migrations without `down` are irreversible. kysely keeps its state in public.kysely_migration and
+ * public.kysely_migration_lock (or the names given), which current() reads through kysely.
  */
 export function kyselyMigrator(options: KyselyMigratorOptions): Migrator {
   const source = options.source ?? 'kysely migrations';
   const tableName = options.migrationTableName ?? 'kysely_migration';
+  const lockTableName = options.migrationLockTableName ?? 'kysely_migration_lock';
   const provider = options.provider;
   const load = async (): Promise<Record<string, KyselyMigrationLike>> => (isProvider(provider) ? provider.getMigrations() : { ...provider });
   const ordered = async (): Promise<Array<[string, KyselyMigrationLike]>> =>
     Object.entries(await load()).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
   const withMigrator = async <T>(target: MigrationTarget, run: (migrator: import('kysely/migration').Migrator, noMigrations: KyselyMigrationModule['NO_MIGRATIONS']) => Promise<T>): Promise<T> => {
-    if (!target.url) {
-      throw new InvalidOptionError('backend', `the kysely adapter (${source}) needs a database reachable by URL: use backend "native", "url" or "container".`);
-    }
+    const url = requireUrl(target, `The kysely source (${source})`);
     const { kysely, migration, pg } = await loadKysely();
-    const pool = new pg.default.Pool({ connectionString: target.url, max: 1 }) as QuietablePool;
+    const pool = new pg.default.Pool({ connectionString: url, max: 1 });
     // Errors after the work is done (the test database dropped while the pool closes) are not the migration's.
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
@@ -82,18 +74,12 @@ export function kyselyMigrator(options: KyselyMigratorOptions): Migrator {
         db,
         provider: { getMigrations: async () => (await load()) as Record<string, import('kysely/migration').Migration> },
         migrationTableName: tableName,
-        ...(options.migrationLockTableName ? { migrationLockTableName: options.migrationLockTableName } : {}),
+        migrationLockTableName: lockTableName,
       });
       return await run(migrator, migration.NO_MIGRATIONS);
     } finally {
       await db.destroy();
     }
-  };
-
-  const position = (list: readonly MigrationInfo[], version: string): number => {
-    const index = list.findIndex((migration) => migration.version === version);
-    if (index < 0) throw new InvalidOptionError('to', `${source} has no migration "${version}"; known: ${list.map((m) => m.version).join(', ')}.`);
-    return index;
   };
 
   const appliedIndex = async (target: MigrationTarget, list: readonly MigrationInfo[]): Promise<number> =>
@@ -115,13 +101,7 @@ export function kyselyMigrator(options: KyselyMigratorOptions): Migrator {
     if (resultSet.error !== undefined) {
       const failed = results.find((result) => result.status === 'Error');
       const error = resultSet.error;
-      throw new MigrationFailedError({
-        migration: failed?.migrationName ?? (to ?? 'kysely migrator'),
-        direction,
-        role: target.role,
-        sqlState: sqlStateOf(error),
-        cause: error,
-      });
+      throw toolFailure(failed?.migrationName ?? (to ?? 'kysely migrator'), direction, target, error);
     }
     const ms = performance.now() - startedAt;
     return results
@@ -132,12 +112,11 @@ export function kyselyMigrator(options: KyselyMigratorOptions): Migrator {
   return {
     kind: 'kysely',
     source,
+    stateTables: [`public.${tableName}`, `public.${lockTableName}`],
     async hash() {
-      const hash = createHash('sha256').update(`kysely\0${tableName}\0`);
-      for (const [name, migration] of await ordered()) {
-        hash.update(`${name}\0${String(migration.up)}\0${migration.down ? String(migration.down) : ''}\0`);
-      }
-      return hash.digest('hex');
+      const hash = migrationHash('kysely').field(tableName);
+      for (const [name, migration] of await ordered()) hash.field(name).field(String(migration.up)).field(migration.down ? String(migration.down) : '');
+      return hash.digest();
     },
     async list() {
       return (await ordered()).map(([name, migration]) => ({ version: name, name, reversible: typeof migration.down === 'function' }));
@@ -150,13 +129,13 @@ export function kyselyMigrator(options: KyselyMigratorOptions): Migrator {
     async up(target, to) {
       const list = await this.list();
       if (list.length === 0) return [];
-      const last = to === undefined ? list.length - 1 : position(list, to);
+      const last = to === undefined ? list.length - 1 : indexOfVersion(list, to, { source, direction: 'up' });
       if (last <= (await appliedIndex(target, list))) return [];
       return migrate(target, list[last]!.version, 'up');
     },
     async down(target, to) {
       const list = await this.list();
-      const keep = to === undefined ? -1 : position(list, to);
+      const keep = to === undefined ? -1 : indexOfVersion(list, to, { source, direction: 'down' });
       const applied = await appliedIndex(target, list);
       if (applied <= keep) return [];
       const irreversible = list.slice(keep + 1, applied + 1).filter((migration) => !migration.reversible);

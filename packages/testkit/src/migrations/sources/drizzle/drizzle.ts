@@ -1,20 +1,14 @@
-import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
+import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
+import type { PgModule, PgPool } from '../../../session/pg-session.js';
+import { quoteQualified } from '../../../sql/ident.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
-import { sqlStateOf } from '../../run-script.js';
+import { indexOfVersion, migrationHash, requireUrl, toolFailure } from '../../source-helpers.js';
+import { readStateTable } from '../../state-table.js';
 
-interface PgPool {
-  end(): Promise<void>;
-  on(event: 'connect', listener: (client: { on(event: 'error', listener: () => void): unknown }) => void): unknown;
-  on(event: 'error', listener: () => void): unknown;
-}
-interface PgModule {
-  default: { Pool: new (config: { connectionString: string; max: number }) => PgPool };
-}
 interface DrizzleNodePgModule {
   drizzle(client: PgPool): unknown;
 }
@@ -70,11 +64,6 @@ async function readJournal(folder: string): Promise<DrizzleMigration[]> {
 }
 
 /**
- * A drizzle-kit migrations folder, applied with drizzle-orm's node-postgres migrator on the target's
- * URL (a server backend). drizzle has no down migrations, so every step is irreversible, and it
- * applies all pending migrations at once.
- */
-/**
  * Connection errors after the work is done (the test database dropped while the pool closes) are
  * not the migration's: every client gets a listener, so none surfaces as an unhandled error.
  */
@@ -95,24 +84,25 @@ async function journalUpTo(folder: string, last: number): Promise<string> {
   return copy;
 }
 
+/**
+ * A drizzle-kit migrations folder, applied with drizzle-orm's node-postgres migrator on the target's
+ * URL (a server backend). drizzle has no down migrations, so every step is irreversible, and it
+ * applies all pending migrations at once. current() reads drizzle's state table,
+ * drizzle.__drizzle_migrations (or the names given).
+ */
 export function drizzleMigrator(options: DrizzleMigratorOptions): Migrator {
   const folder = resolve(options.migrationsFolder);
   const table = options.migrationsTable ?? '__drizzle_migrations';
   const schema = options.migrationsSchema ?? 'drizzle';
   const source = `drizzle (${options.migrationsFolder})`;
 
-  const position = (list: readonly DrizzleMigration[], to: string): number => {
-    const index = list.findIndex((migration) => migration.version === to || migration.name === to);
-    if (index < 0) throw new InvalidOptionError('to', `${source} has no migration "${to}"; known: ${list.map((m) => m.version).join(', ')}.`);
-    return index;
-  };
+  const position = (list: readonly DrizzleMigration[], to: string, direction: 'up' | 'down'): number =>
+    indexOfVersion(list, to, { source, direction, matches: (migration, version) => migration.version === version || migration.name === version });
 
   /** Index of the last applied migration, as drizzle decides it: by the newest created_at. */
   const appliedIndex = async (target: MigrationTarget, list: readonly DrizzleMigration[]): Promise<number> => {
-    const qualified = `"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`;
-    const exists = await target.session.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [qualified]);
-    if (!exists.rows[0]?.found) return -1;
-    const rows = await target.session.query<{ created_at: string | null }>(`SELECT max(created_at)::text AS created_at FROM ${qualified}`);
+    if ((await readStateTable(target.session, schema, table)) === undefined) return -1;
+    const rows = await target.session.query<{ created_at: string | null }>(`SELECT max(created_at)::text AS created_at FROM ${quoteQualified(schema, table)}`);
     const newest = rows.rows[0]?.created_at;
     if (newest === null || newest === undefined) return -1;
     let last = -1;
@@ -125,14 +115,12 @@ export function drizzleMigrator(options: DrizzleMigratorOptions): Migrator {
   return {
     kind: 'drizzle',
     source,
+    stateTables: [`${schema}.${table}`],
     async hash() {
-      const hash = createHash('sha256').update(`drizzle\0${schema}\0${table}\0`);
-      hash.update(await readFile(join(folder, 'meta', '_journal.json')).catch(() => Buffer.alloc(0)));
-      for (const migration of await readJournal(folder)) {
-        hash.update(`${migration.name}\0`);
-        hash.update(await readFile(migration.upFile!).catch(() => Buffer.alloc(0)));
-      }
-      return hash.digest('hex');
+      const list = await readJournal(folder);
+      const hash = await migrationHash('drizzle').field(schema).field(table).file(join(folder, 'meta', '_journal.json'));
+      for (const migration of list) await hash.field(migration.name).file(migration.upFile!);
+      return hash.digest();
     },
     async list() {
       return readJournal(folder);
@@ -145,12 +133,10 @@ export function drizzleMigrator(options: DrizzleMigratorOptions): Migrator {
     async up(target, to) {
       const list = await readJournal(folder);
       if (list.length === 0) return [];
-      const last = to === undefined ? list.length - 1 : position(list, to);
+      const last = to === undefined ? list.length - 1 : position(list, to, 'up');
       const applied = await appliedIndex(target, list);
       if (last <= applied) return [];
-      if (!target.url) {
-        throw new InvalidOptionError('backend', `the drizzle adapter (${source}) needs a database reachable by URL: use backend "native", "url" or "container".`);
-      }
+      const url = requireUrl(target, `The drizzle source (${source})`);
       const pg = await importPeer<PgModule>('pg', FEATURE);
       const { drizzle } = await importPeer<DrizzleNodePgModule>('drizzle-orm/node-postgres', FEATURE);
       const { migrate } = await importPeer<DrizzleMigratorModule>('drizzle-orm/node-postgres/migrator', FEATURE);
@@ -158,19 +144,13 @@ export function drizzleMigrator(options: DrizzleMigratorOptions): Migrator {
       // drizzle applies everything its journal lists: to stop earlier, it reads a copy of the folder
       // whose journal ends at `to`.
       const migrationsFolder = last === list.length - 1 ? folder : await journalUpTo(folder, last);
-      const pool = quietPool(new pg.default.Pool({ connectionString: target.url, max: 1 }));
+      const pool = quietPool(new pg.default.Pool({ connectionString: url, max: 1 }));
       const startedAt = performance.now();
       try {
         await migrate(drizzle(pool), { migrationsFolder, migrationsTable: table, migrationsSchema: schema });
       } catch (cause) {
         const pgError = (cause as { cause?: { code?: unknown } } | null)?.cause ?? cause;
-        throw new MigrationFailedError({
-          migration: pending.length === 1 ? pending[0]!.upFile! : `one of ${pending.map((m) => m.name).join(', ')} (${folder})`,
-          direction: 'up',
-          role: target.role,
-          sqlState: sqlStateOf(pgError),
-          cause: pgError,
-        });
+        throw toolFailure(pending.length === 1 ? pending[0]!.upFile! : `one of ${pending.map((m) => m.name).join(', ')} (${folder})`, 'up', target, pgError);
       } finally {
         await pool.end();
         if (migrationsFolder !== folder) await rm(migrationsFolder, { recursive: true, force: true });
@@ -180,7 +160,7 @@ export function drizzleMigrator(options: DrizzleMigratorOptions): Migrator {
     },
     async down(target, to) {
       const list = await readJournal(folder);
-      const keep = to === undefined ? -1 : position(list, to);
+      const keep = to === undefined ? -1 : position(list, to, 'down');
       const applied = await appliedIndex(target, list);
       if (applied <= keep) return [];
       const first = list[applied]!;
