@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { seedTenants } from '@tenantkit/fixtures';
 import { checkIsolation } from '@tenantkit/rls-assert';
-import { type Kit, type ServerBackend, type Session, runStairway, snapshotSchema, sqlDirectory, startKit } from '@tenantkit/testkit';
+import { type Kit, type Session, runStairway, snapshotSchema, sqlDirectory, startKit } from '@tenantkit/testkit';
+import { type ServerEngine } from '@tenantkit/testkit/internal';
 import pg from 'pg';
 import { writeBenchMigrations, writeStairwayMigrations } from './schema.ts';
 
@@ -151,7 +152,7 @@ async function benchEscapeCheck(kit: Kit): Promise<{ app: Stat; admin: Stat; per
 
 async function benchServer() {
   const kit = await startKit({ backend: 'native', migrations: migrationsDir, poolSize: 2 });
-  const backend = kit.backend as ServerBackend;
+  const backend = kit.backend as ServerEngine;
   const admin = new pg.Client({ connectionString: backend.adminUrl });
   await admin.connect();
   try {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { type UpOnlyStep, detectMigrationsFormat } from '@tenantkit/testkit';
+import { type UpOnlyStep } from '@tenantkit/testkit';
+import { detectMigrationsFormat } from '@tenantkit/testkit/internal';
 import { UsageError } from './errors.js';
 
 /**

@@ -1,25 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import {
-  BACKEND_KINDS,
-  type BackendKind,
-  type Kit,
-  type KitOptions,
-  type Migrator,
-  type OpenSession,
-  PRESETS,
-  type Preset,
-  type TestDatabase,
-  connectionError,
-  TenantkitError,
-  UnknownBackendError,
-  dbmateDirectory,
-  isLoopbackHost,
-  openConnection,
-  sqlDirectory,
-  startKit,
-  upOnlyMigrations,
-} from '@tenantkit/testkit';
+import { BACKEND_KINDS, type BackendKind, type Kit, type KitOptions, type Migrator, PRESETS, type Preset, type TestDatabase, TenantkitError, UnknownBackendError, dbmateDirectory, sqlDirectory, startKit, upOnlyMigrations } from '@tenantkit/testkit';
+import { backendSummaries, type OpenSession, connectionError, isLoopbackHost, openConnection } from '@tenantkit/testkit/internal';
 import { type AlembicArgs, alembicMigrator } from './alembic.js';
 import { LAYOUTS, type Layout, detectLayout, isUpOnly, upOnlySteps } from './layouts.js';
 import { FileNotFoundError, UsageError } from './errors.js';
@@ -66,7 +48,8 @@ export const SOURCE_USAGE = `  --sql FILE...          schema files, applied in o
   --migrate-as WHO       owner (default: the kit's owner role, which may create roles, so tables keep a
                          non-superuser owner as in production) or admin (a superuser, for migrations
                          that need one, e.g. an untrusted extension)
-  --backend NAME         pglite | native | url | container (for --sql and --migrations)
+  --backend NAME         where --sql and --migrations run (default pglite; with --alembic, native):
+${backendSummaries().map((line) => `                           ${line}`).join('\n')}
   --allow-remote         allow --url to a host other than this machine`;
 
 /** A database to work on, and how to let go of it. */

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Kit, type TestDatabase, openConnection, startKit } from '@tenantkit/testkit';
+import { type Kit, type TestDatabase, startKit } from '@tenantkit/testkit';
+import { openConnection } from '@tenantkit/testkit/internal';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { run } from './tenantkit-bin.js';
 

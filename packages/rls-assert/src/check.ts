@@ -1,5 +1,6 @@
 import { type AutoFactories, type SchemaModel, type Tenancy, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
-import { SUPABASE_PLATFORM_SCHEMAS, type TestDatabase, escapeRegExp, quoteIdent } from '@tenantkit/testkit';
+import { SUPABASE_PLATFORM_SCHEMAS, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import { escapeRegExp } from '@tenantkit/testkit/internal';
 import { type Catalog, readCatalog } from './audit/catalog.js';
 import { auditRules } from './audit/rules.js';
 import { CHECKS, type CheckName } from './checks.js';

@@ -1,4 +1,5 @@
-import { type Session, isCustomSettingName, messageOf, quoteIdent } from '@tenantkit/testkit';
+import { type Session, messageOf, quoteIdent } from '@tenantkit/testkit';
+import { isCustomSettingName } from '@tenantkit/testkit/internal';
 import { TenantContextError } from './errors.js';
 
 /** The steps tenant contexts are made of: LOCAL settings and roles, each read back. */

@@ -1,5 +1,6 @@
 import type { AutoFactories, World } from '@tenantkit/fixtures';
-import { type Queryable, type Session, type TestDatabase, escapeRegExp } from '@tenantkit/testkit';
+import { type Queryable, type Session, type TestDatabase } from '@tenantkit/testkit';
+import { escapeRegExp } from '@tenantkit/testkit/internal';
 import { expectApplied, requireName, requireSettingName, setLocal, setLocalRole } from './context-steps.js';
 import { ContextLeakedError, TenantContextError } from './errors.js';
 import type { TableRef } from './guard.js';

@@ -1,5 +1,6 @@
 import type { TableModel, World } from '@tenantkit/fixtures';
-import { type Queryable, type Session, type TestDatabase, openConnection } from '@tenantkit/testkit';
+import { type Queryable, type Session, type TestDatabase } from '@tenantkit/testkit';
+import { openConnection } from '@tenantkit/testkit/internal';
 import type { TenantContext } from './context.js';
 import { type Exposure, countExposed } from './exposure.js';
 import { type FreshSessionCount, countWithoutContext } from './probes.js';

@@ -1,4 +1,5 @@
-import { type Kit, type OpenSession, type TestDatabase, openConnection, startKit } from '@tenantkit/testkit';
+import { type Kit, type TestDatabase, startKit } from '@tenantkit/testkit';
+import { type OpenSession, openConnection } from '@tenantkit/testkit/internal';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type TenantContext,

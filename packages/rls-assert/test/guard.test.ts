@@ -1,4 +1,5 @@
-import { InvalidOptionError, type Kit, type TestDatabase, TenantkitError, openConnection, startKit } from '@tenantkit/testkit';
+import { InvalidOptionError, type Kit, type TestDatabase, TenantkitError, startKit } from '@tenantkit/testkit';
+import { openConnection } from '@tenantkit/testkit/internal';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BypassingIdentityError, isRlsAssertError } from '../src/errors.js';
 import { assertProvingIdentity } from '../src/guard.js';

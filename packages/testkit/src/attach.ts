@@ -18,9 +18,8 @@ export interface AttachOptions {
 }
 
 const CAPABILITIES: BackendCapabilities = {
-  supportsTemplates: false,
   realLoginRoles: false,
-  multipleConnections: false,
+  keepsFailedDatabases: false,
   defaultIsolation: 'transaction',
 };
 

@@ -1,4 +1,5 @@
 import type { ContainerBackendOptions } from './backends/container/container-backend.js';
+import type { NativeServerOptions } from './backends/native/native-config.js';
 import type { Migrator } from './migrations/migrator.js';
 import type { Session } from './queryable.js';
 
@@ -45,11 +46,8 @@ export interface TenantContextOptions {
   readonly apply?: (session: Session, tenant: string) => Promise<void>;
 }
 
-export interface NativeBackendOptions {
-  readonly binaries?: 'auto' | 'embedded' | 'system' | string;
-  readonly startTimeoutMs?: number;
-  readonly settings?: Readonly<Record<string, string>>;
-}
+/** `native` backend: every option of the throwaway server (binaries, port, osUser, settings, ...). */
+export type NativeBackendOptions = NativeServerOptions;
 
 export interface PgliteBackendSettings {
   /**

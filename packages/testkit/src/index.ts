@@ -1,9 +1,7 @@
+// The public API of @tenantkit/testkit. What only the kit's own packages and command line need is in
+// ./internal.ts (@tenantkit/testkit/internal), with no promise of stability.
 export type { Backend, BackendCapabilities, PreparedTemplate, PhysicalDatabase, IdentityName } from './backends/backend.js';
-export { PgliteBackend } from './backends/pglite/pglite-backend.js';
-export { probeContainerRuntime } from './backends/container/container-backend.js';
-export { isLoopbackHost } from './backends/url/url-backend.js';
-export { startNativeServer, reapOrphanedNativeServers } from './backends/native/native-server.js';
-export { findNativeBinaries } from './backends/native/native-binaries.js';
+export { startNativeServer } from './backends/native/native-server.js';
 export type { NativeServer } from './backends/native/native-server.js';
 export type {
   BackendKind,
@@ -16,16 +14,14 @@ export type {
 } from './config.js';
 export { BACKEND_KINDS, PRESETS } from './config.js';
 export { SUPABASE_API_ROLES, SUPABASE_PLATFORM_SCHEMAS, type SupabasePresetRoles, supabasePresetSql } from './presets/supabase.js';
-export { SUPABASE_STAND_INS, type StandIn, withStandIns } from './presets/stand-ins.js';
 export type { TestDatabase, ReleaseOptions } from './database.js';
 export { type AttachOptions, attachDatabase } from './attach.js';
 export * from './errors.js';
-export { defineKit, resolveBackendKind, startKit, templateKey } from './kit.js';
+export { defineKit, startKit } from './kit.js';
 export type { Kit } from './kit.js';
 export type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrations/migrator.js';
 export { schemaFile, schemaSql } from './migrations/sources/schema/schema.js';
 export { schemaFiles } from './migrations/sources/schema/schema-files.js';
-export { runScript } from './migrations/run-script.js';
 export * from './snapshot/index.js';
 export {
   type MigrationCheckReport,
@@ -45,7 +41,6 @@ export { CHAIN_DATA_STEP, type ChainDataOptions, type SeedStep, checkChainData }
 export { type SqlDirectoryOptions, sqlDirectory } from './migrations/sources/golang-migrate/golang-migrate.js';
 export { type UpOnlyOptions, type UpOnlyStep, upOnlyMigrations } from './migrations/sources/up-only/up-only.js';
 export { type DbmateDirectoryOptions, dbmateDirectory } from './migrations/sources/dbmate/dbmate.js';
-export { detectMigrationsFormat } from './migrations/detect-format.js';
 export { type CommandMigration, type CommandMigratorOptions, type CommandStateTable, commandMigrator } from './migrations/sources/command/command.js';
 export { type DrizzleMigratorOptions, drizzleMigrator } from './migrations/sources/drizzle/drizzle.js';
 export { type KnexMigratorOptions, knexMigrator } from './migrations/sources/knex/knex.js';
@@ -53,12 +48,5 @@ export { type KyselyMigratorOptions, type MigrationProviderLike, kyselyMigrator 
 export { type NodePgMigrateMigratorOptions, nodePgMigrateMigrator } from './migrations/sources/node-pg-migrate/node-pg-migrate.js';
 export { type UmzugLike, type UmzugMigratorOptions, umzugMigrator } from './migrations/sources/umzug/umzug.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
-export { ServerBackend } from './server/server-backend.js';
-export { connectPg as openConnection, connectionError } from './session/pg-session.js';
-export type { OpenSession } from './backends/backend.js';
-export type { ServerEndpoint } from './server/server-backend.js';
 export type { AppIdentity, Identity } from './session/identity.js';
-export { isCustomSettingName, quoteIdent, quoteLiteral, quoteQualified } from './sql/ident.js';
-export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
-export { escapeRegExp } from './regexp.js';
-export { grantCrud } from './roles.js';
+export { quoteIdent, quoteLiteral, quoteQualified } from './sql/ident.js';

@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { BACKEND_KINDS, type BackendKind, PRESETS, type IsolationMode, type KitOptions, type ResolvedRoles, type ResolvedTenantContext } from './config.js';
 import type { Backend, PhysicalDatabase, PreparedTemplate } from './backends/backend.js';
-import { containerEndpoint } from './backends/container/container-backend.js';
-import { nativeEndpoint } from './backends/native/native-backend.js';
-import { PgliteBackend } from './backends/pglite/pglite-backend.js';
 import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
-import { urlEndpoint } from './backends/url/url-backend.js';
+import { BACKENDS } from './backends/registry.js';
+import type { ServerEndpoint } from './backends/server/server-engine.js';
+import { serverBounds } from './backends/server/start-on-server.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
 import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, RoleEscapeError, UnknownBackendError } from './errors.js';
 import { isCustomSettingName } from './sql/ident.js';
@@ -19,7 +18,6 @@ import { SUPABASE_STAND_INS, announceCachedStandIns, withStandIns } from './pres
 import { supabasePresetSql } from './presets/supabase.js';
 import { sqlDirectory } from './migrations/sources/golang-migrate/golang-migrate.js';
 import { progress } from './progress.js';
-import { ServerBackend, type ServerEndpoint } from './server/server-backend.js';
 import { Identities, type IdentityTransport } from './session/identities.js';
 import type { Identity } from './session/identity.js';
 
@@ -103,45 +101,11 @@ export function resolveMigrator(options: KitOptions): Migrator {
   throw new InvalidOptionError('migrations', 'nothing to migrate: pass migrations (a directory of NNNN_name.up.sql files, or a Migrator) or schema (an SQL file or text).');
 }
 
-/** A whole number option within bounds, or a named error before anything starts. */
-function wholeNumber(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(name, `${JSON.stringify(value)} is not a whole number from ${min} to ${max}. Pass one in that range, or leave it out for the default ${fallback}.`);
-  }
-  return value;
-}
-
-/** The pool size and the bounds on the kit's waits on a server, checked. */
-function serverBounds(options: KitOptions): { poolSize: number; templateLockTimeoutMs: number; lockTimeoutMs: number } {
-  return {
-    poolSize: wholeNumber('poolSize', options.poolSize, 2, 0, 64),
-    templateLockTimeoutMs: wholeNumber('templateLockTimeoutMs', options.templateLockTimeoutMs, 120_000, 1, 3_600_000),
-    lockTimeoutMs: wholeNumber('lockTimeoutMs', options.lockTimeoutMs, 30_000, 1, 3_600_000),
-  };
-}
-
-async function startBackend(kind: BackendKind, options: KitOptions, roles: ResolvedRoles): Promise<Backend> {
-  if (kind === 'pglite') {
-    return new PgliteBackend({
-      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-      ...(options.pglite?.extensions ? { extensions: options.pglite.extensions } : {}),
-      ...(options.pglite?.cacheMaxMb !== undefined ? { cacheMaxMb: options.pglite.cacheMaxMb } : {}),
-    }).start();
-  }
+/** The run's server, when the vitest global setup started one of this kind for every worker. */
+function sharedServer(kind: BackendKind): ServerEndpoint | undefined {
   const shared = process.env[SHARED_SERVER_ENV];
-  let endpoint: ServerEndpoint;
   const parsed = shared ? (JSON.parse(shared) as SharedServer) : undefined;
-  if (parsed && parsed.kind === kind) endpoint = { kind, adminUrl: parsed.adminUrl, stop: async () => {} };
-  else if (kind === 'native') endpoint = await nativeEndpoint(options.native);
-  else if (kind === 'container') endpoint = await containerEndpoint(options.container ?? {});
-  else endpoint = urlEndpoint({ ...(options.url ? { url: options.url } : {}), ...(options.allowRemote ? { allowRemote: true } : {}) });
-  try {
-    return await new ServerBackend(endpoint, { roles, ...serverBounds(options), ownsServer: kind !== 'url' }).start();
-  } catch (error) {
-    await endpoint.stop().catch(() => {});
-    throw error;
-  }
+  return parsed && parsed.kind === kind ? { kind, adminUrl: parsed.adminUrl, stop: async () => {} } : undefined;
 }
 
 export async function templateKey(migrator: Migrator, roles: ResolvedRoles, setup?: Migrator): Promise<string> {
@@ -196,12 +160,12 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
     ...(options.tenant?.apply ? { apply: options.tenant.apply } : {}),
   };
   if (kind !== 'pglite') serverBounds(options);
-  const backend = await startBackend(kind, options, roles);
+  const backend = await BACKENDS[kind].start(options, roles, sharedServer(kind));
   try {
     const isolation = options.isolation ?? backend.capabilities.defaultIsolation;
     const template = await backend.prepare({ migrator, roles, ...(setup ? { setup } : {}), key: await templateKey(migrator, roles, setup) });
     if (options.preset === 'supabase' && kind === 'pglite' && !template.built) await announceCachedStandIns(migrator, SUPABASE_STAND_INS);
-    if (backend instanceof ServerBackend && isolation === 'database' && (options.poolSize ?? 2) > 0) await backend.warm(template);
+    if (isolation === 'database') await backend.warm(template);
     return new KitImpl(backend, template, isolation, roles, tenant, options.keepFailed ?? process.env.TENANTKIT_KEEP_FAILED === '1');
   } catch (error) {
     await backend.stop().catch(() => {});
@@ -318,7 +282,7 @@ class KitImpl implements Kit {
       }
       if (perTest) {
         if (adminSession) await adminSession.close();
-        const keep = Boolean(releaseOptions.failed) && this.keepFailed && this.backend.capabilities.supportsTemplates;
+        const keep = Boolean(releaseOptions.failed) && this.keepFailed && this.backend.capabilities.keepsFailedDatabases;
         const kept = await physical.dispose({ keep });
         if (kept) progress(`kept database of failed test: ${kept}`);
       }

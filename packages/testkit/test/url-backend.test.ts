@@ -8,7 +8,7 @@ import { type NativeServer, startNativeServer } from '../src/backends/native/nat
 import type { TenantkitError } from '../src/errors.js';
 import { resolveMigrator, resolveRoles, startKit, templateKey } from '../src/kit.js';
 import { derivePassword } from '../src/roles.js';
-import { ServerBackend } from '../src/server/server-backend.js';
+import { ServerEngine } from '../src/backends/server/server-engine.js';
 import { connectPg } from '../src/session/pg-session.js';
 import { ACME, GLOBEX, KIT_MIGRATIONS } from './helpers.js';
 
@@ -175,7 +175,7 @@ describe.each([
   test('a DROP DATABASE blocked by another session ends with a named error after the lock bound', async () => {
     const roles = resolveRoles({});
     const migrator = resolveMigrator({ migrations: KIT_MIGRATIONS });
-    const backend = await new ServerBackend(
+    const backend = await new ServerEngine(
       { kind: 'url', adminUrl: server.adminUrl, stop: async () => {} },
       { roles, poolSize: 0, templateLockTimeoutMs: 10_000, ownsServer: false, lockTimeoutMs: 500 },
     ).start();

@@ -15,7 +15,8 @@ import {
   renderMatrix,
   reportJson,
 } from '@tenantkit/rls-assert';
-import { type TestDatabase, TenantkitError, attachDatabase, grantCrud, isCustomSettingName, quoteIdent } from '@tenantkit/testkit';
+import { type TestDatabase, TenantkitError, attachDatabase, quoteIdent } from '@tenantkit/testkit';
+import { grantCrud, isCustomSettingName } from '@tenantkit/testkit/internal';
 import { CannotSetRoleError, OutputUnwritableError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import type { CliResult } from '../index.js';

@@ -1,4 +1,5 @@
-import { type Queryable, escapeRegExp, quoteIdent } from '@tenantkit/testkit';
+import { type Queryable, quoteIdent } from '@tenantkit/testkit';
+import { escapeRegExp } from '@tenantkit/testkit/internal';
 
 /**
  * What the audit rules read from pg_catalog, in five queries whatever the size of the schema:

@@ -3,7 +3,7 @@
  * SQL lexer. It reads what the evaluator can judge (comparisons, AND/OR/NOT, IS, casts, calls) and
  * turns anything else (subqueries, CASE, IN, LIKE, ANY, arrays) into an opaque node.
  */
-import { type SqlToken, tokenizeSql } from '@tenantkit/testkit';
+import { type SqlToken, tokenizeSql } from '@tenantkit/testkit/internal';
 import type { Expr } from './policy-expression.js';
 
 /** Words that end a type name after `::` or cannot start an operand. */

@@ -1,5 +1,6 @@
 import type { SchemaModel, Tenancy } from '@tenantkit/fixtures';
-import { type Queryable, escapeRegExp, quoteIdent } from '@tenantkit/testkit';
+import { type Queryable, quoteIdent } from '@tenantkit/testkit';
+import { escapeRegExp } from '@tenantkit/testkit/internal';
 import type { Finding } from '../types.js';
 import { type Catalog, type CatalogPolicy, byText, readCatalog, relationsNamedIn } from './catalog.js';
 import { auditRules } from './rules.js';

@@ -6,12 +6,14 @@ import type { Session } from '../queryable.js';
  * What a backend can do, so the code above it asks a flag instead of testing the backend's name.
  */
 export interface BackendCapabilities {
-  /** CREATE DATABASE ... TEMPLATE clones exist (real servers). */
-  readonly supportsTemplates: boolean;
-  /** owner and app are genuine LOGIN connections, not SET ROLE on one superuser session. */
+  /**
+   * owner and app are genuine LOGIN connections, each on its own connection; without it they are
+   * SET ROLE on the one superuser session (PGlite), which the kit watches for escapes.
+   */
   readonly realLoginRoles: boolean;
-  /** Several connections can be open on one database at once. */
-  readonly multipleConnections: boolean;
+  /** A failed test's database can be left in place for inspection (keepFailed). */
+  readonly keepsFailedDatabases: boolean;
+  /** The isolation mode startKit uses when none is given. */
   readonly defaultIsolation: IsolationMode;
 }
 
@@ -60,5 +62,16 @@ export interface Backend extends AsyncDisposable {
   prepare(spec: TemplateSpec): Promise<PreparedTemplate>;
   /** A fresh database cloned from the template. */
   createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase>;
+  /**
+   * Gets databases for the template ready before the first test asks (database isolation): a server
+   * fills its pool of clones; a backend with nothing to prepare returns at once.
+   */
+  warm(template: PreparedTemplate): Promise<void>;
+  /**
+   * Backends on a shared cluster: the role names now, and dropping the ones created since (roles a
+   * migration under check created). Absent where roles live and die with each database (PGlite).
+   */
+  roleNames?(): Promise<ReadonlySet<string>>;
+  dropRolesSince?(baseline: ReadonlySet<string>, why: string): Promise<string[]>;
   stop(): Promise<void>;
 }

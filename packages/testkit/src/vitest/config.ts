@@ -4,9 +4,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { KitOptions } from '../config.js';
+import { BACKENDS } from '../backends/registry.js';
 import { SHARED_SERVER_ENV, resolveBackendKind, startKit } from '../kit.js';
-import { nativeEndpoint } from '../backends/native/native-backend.js';
-import { containerEndpoint } from '../backends/container/container-backend.js';
 
 /**
  * For vitest's `globalSetup`: starts the server once for the run (native, container) and builds the
@@ -18,12 +17,7 @@ import { containerEndpoint } from '../backends/container/container-backend.js';
 export function globalSetup(options: KitOptions): () => Promise<() => Promise<void>> {
   return async () => {
     const kind = resolveBackendKind(options);
-    const endpoint =
-      kind === 'native'
-        ? await nativeEndpoint(options.native)
-        : kind === 'container'
-          ? await containerEndpoint(options.container ?? {})
-          : undefined;
+    const endpoint = await BACKENDS[kind].startServer?.(options);
     if (endpoint) process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind, adminUrl: endpoint.adminUrl });
     try {
       const kit = await startKit(options);

@@ -44,9 +44,8 @@ export interface PgliteBackendOptions {
 }
 
 const CAPABILITIES: BackendCapabilities = {
-  supportsTemplates: false,
   realLoginRoles: false,
-  multipleConnections: false,
+  keepsFailedDatabases: false,
   defaultIsolation: 'transaction',
 };
 
@@ -234,6 +233,9 @@ export class PgliteBackend implements Backend {
     if (spec.roles.appGrants === 'crud') await grantCrud(session, spec.roles.app);
     return steps.length;
   }
+
+  /** Nothing to do ahead: prepare() already keeps one started instance spare for the first test. */
+  async warm(_template: PreparedTemplate): Promise<void> {}
 
   async createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase> {
     const snapshot = this.#snapshots.get(template.key);

@@ -2,7 +2,6 @@ import { extensionBundle, extensionsCreatedByFiles, unavailableExtension } from 
 import type { KitOptions } from '../../config.js';
 import type { TestDatabase } from '../../database.js';
 import { presetMigrator, resolveBackendKind, startKit } from '../../kit.js';
-import { ServerBackend } from '../../server/server-backend.js';
 import type { MigrationTarget, Migrator } from '../migrator.js';
 import type { MigrationInfo } from '../migrator.js';
 import { CHAIN_DATA_STEP, type SeedStep, checkChainData } from './chain-data.js';
@@ -50,8 +49,8 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
   const extensions = onPglite ? await shippedExtensions(migrations.flatMap((migration) => (migration.upFile ? [migration.upFile] : []))) : [];
   const pglite = { extensions: [...new Set([...(options.pglite?.extensions ?? []), ...extensions])] };
   const kit = await startKit({ ...options, pglite, schema: EMPTY_DATABASE, isolation: 'database', poolSize: 0 });
-  const server = kit.backend instanceof ServerBackend ? kit.backend : undefined;
-  const baseline = server ? await server.roleNames() : undefined;
+  const backend = kit.backend;
+  const baseline = await backend.roleNames?.();
   const stepOptions = (db: TestDatabase): StairwayOptions => ({ inspect: db.admin, target: targetOf(db, as), ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}) });
   let error: MigrationCheckReport['error'] = null;
   const steps: MigrationStepReport[] = [];
@@ -62,8 +61,8 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
       return await fn(db);
     } finally {
       await db.release().catch(() => {});
-      if (server && baseline) {
-        const stuck = await server.dropRolesSince(baseline, 'role created by a migration under check');
+      if (baseline && backend.dropRolesSince) {
+        const stuck = await backend.dropRolesSince(baseline, 'role created by a migration under check');
         if (stuck.length > 0) throw new Error(`roles created by the migrations could not be dropped: ${stuck.join('; ')}`);
       }
     }

@@ -1,0 +1,37 @@
+/**
+ * The backends by name: one definition per backend folder, read by startKit, the vitest global
+ * setup and the CLI's help text alike. Adding a backend is a folder with its definition and one line
+ * here (and its name in BACKEND_KINDS).
+ */
+import type { BackendKind, KitOptions, ResolvedRoles } from '../config.js';
+import type { Backend } from './backend.js';
+import { containerBackend } from './container/container-definition.js';
+import { nativeBackend } from './native/native-definition.js';
+import { pgliteBackend } from './pglite/pglite-definition.js';
+import type { ServerEndpoint } from './server/server-engine.js';
+import { urlBackend } from './url/url-definition.js';
+
+export interface BackendDefinition {
+  readonly kind: BackendKind;
+  /** One line for help texts: what the backend runs on. */
+  readonly summary: string;
+  /**
+   * The server this backend starts, for a whole test run (the vitest global setup starts it once
+   * and every worker's kit uses it). Absent when there is nothing to start (pglite, url).
+   */
+  readonly startServer?: (options: KitOptions) => Promise<ServerEndpoint>;
+  /** Checks the options, then starts the backend: on `shared` when the run already has a server. */
+  start(options: KitOptions, roles: ResolvedRoles, shared?: ServerEndpoint): Promise<Backend>;
+}
+
+export const BACKENDS: Readonly<Record<BackendKind, BackendDefinition>> = {
+  pglite: pgliteBackend,
+  native: nativeBackend,
+  url: urlBackend,
+  container: containerBackend,
+};
+
+/** "pglite: ...", one line per backend, for help texts. */
+export function backendSummaries(): string[] {
+  return Object.values(BACKENDS).map((definition) => `${definition.kind}: ${definition.summary}`);
+}

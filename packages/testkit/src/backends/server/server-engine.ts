@@ -1,0 +1,422 @@
+import { randomBytes } from 'node:crypto';
+import type { BackendKind, ResolvedRoles } from '../../config.js';
+import { InsufficientPrivilegesError, LockWaitTimeoutError, RoleConflictError, TemplateLockTimeoutError } from '../../errors.js';
+import { elapsedMs, formatMs, progress } from '../../progress.js';
+import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles, roleNames } from '../../roles.js';
+import { quoteIdent, quoteLiteral } from '../../sql/ident.js';
+import { Mutex } from '../../session/identity.js';
+import { connectPg, connectionError, describeUrl, withCredentials } from '../../session/pg-session.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  IdentityName,
+  OpenSession,
+  PhysicalDatabase,
+  PreparedTemplate,
+  TemplateSpec,
+} from '../backend.js';
+
+/** A running server the kit may use with an administrative login (CREATEDB and CREATEROLE at least). */
+export interface ServerEndpoint {
+  readonly kind: Exclude<BackendKind, 'pglite'>;
+  readonly adminUrl: string;
+  /** Stops what the backend started (nothing for an existing server). */
+  stop(): Promise<void>;
+}
+
+export interface ServerEngineOptions {
+  readonly roles: ResolvedRoles;
+  /** Clones kept ready. */
+  readonly poolSize: number;
+  readonly templateLockTimeoutMs: number;
+  /** The kit may create roles without its prefix only on servers it started. */
+  readonly ownsServer: boolean;
+  /**
+   * How long one of the kit's statements may wait for a lock another session holds (a DROP DATABASE
+   * behind an open transaction that touched that database). Default 30000.
+   */
+  readonly lockTimeoutMs?: number;
+}
+
+/** Advisory-lock class of every lock the kit takes ("tk"). */
+const LOCK_CLASS = 0x746b;
+const CLONE_PATTERN = /^tk_([0-9a-f]{10})_\d+$/;
+const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+
+const CAPABILITIES: BackendCapabilities = {
+  realLoginRoles: true,
+  keepsFailedDatabases: true,
+  defaultIsolation: 'database',
+};
+
+/**
+ * The server engine: templates, clones, roles and the reaper on a real server, the module the
+ * native, url and container backends run on (each brings its server as a ServerEndpoint). Each process holds an advisory lock named after its run id for as long
+ * as it lives; a clone whose run's lock is free belongs to a dead process and is reaped.
+ */
+export class ServerEngine implements Backend {
+  readonly kind: Exclude<BackendKind, 'pglite'>;
+  readonly capabilities = CAPABILITIES;
+  serverVersion = 'PostgreSQL';
+  serverVersionNum = 0;
+  /** This process's run id, embedded in every clone's name. */
+  readonly runId = randomBytes(5).toString('hex');
+
+  readonly #endpoint: ServerEndpoint;
+  readonly #options: ServerEngineOptions;
+  #control: OpenSession | undefined;
+  #sequence = 0;
+  readonly #ready = new Map<string, string[]>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #refillError: unknown;
+  /** The first database that could not be dropped in the background, reported by stop(). */
+  #dropError: unknown;
+  #filling = 0;
+  #stopped = false;
+
+  constructor(endpoint: ServerEndpoint, options: ServerEngineOptions) {
+    this.kind = endpoint.kind;
+    this.#endpoint = endpoint;
+    this.#options = options;
+  }
+
+  get adminUrl(): string {
+    return this.#endpoint.adminUrl;
+  }
+
+  async start(): Promise<this> {
+    const url = this.#endpoint.adminUrl;
+    const lockTimeoutMs = this.#options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    let control: OpenSession;
+    try {
+      control = serialized(await connectPg(url, `tenantkit control ${this.runId}`), lockTimeoutMs);
+    } catch (cause) {
+      throw connectionError(url, cause);
+    }
+    this.#control = control;
+    try {
+      await this.#checkServer(control, url, lockTimeoutMs);
+      await this.reapStale();
+    } catch (error) {
+      // An open connection would keep the process alive after the error is reported.
+      this.#control = undefined;
+      await control.close();
+      throw error;
+    }
+    return this;
+  }
+
+  async #checkServer(control: OpenSession, url: string, lockTimeoutMs: number): Promise<void> {
+    await control.exec(`SET lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+    const { rows } = await control.query<{ user: string; super: boolean; createdb: boolean; createrole: boolean; version: string; num: string }>(
+      `SELECT current_user AS user, rolsuper AS super, rolcreatedb AS createdb, rolcreaterole AS createrole,
+              current_setting('server_version') AS version, current_setting('server_version_num') AS num
+         FROM pg_roles WHERE rolname = current_user`,
+    );
+    const me = rows[0]!;
+    this.serverVersion = `PostgreSQL ${me.version}`;
+    this.serverVersionNum = Number(me.num);
+    const missing = [...(me.super || me.createdb ? [] : ['CREATEDB']), ...(me.super || me.createrole ? [] : ['CREATEROLE'])];
+    if (missing.length > 0) throw new InsufficientPrivilegesError(me.user, missing, describeUrl(url));
+    await control.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, `run:${this.runId}`]);
+  }
+
+  #session(): OpenSession {
+    if (!this.#control) throw new Error('ServerEngine used before start()');
+    return this.#control;
+  }
+
+  /** Drops clones left by processes that died (their run lock is free). Returns the names dropped. */
+  async reapStale(): Promise<string[]> {
+    const control = this.#session();
+    const { rows } = await control.query<{ datname: string; comment: string | null }>(
+      `SELECT datname, shobj_description(oid, 'pg_database') AS comment
+         FROM pg_database WHERE datname LIKE 'tk\\_%' AND NOT datistemplate`,
+    );
+    const reaped: string[] = [];
+    for (const row of rows) {
+      const runId = CLONE_PATTERN.exec(row.datname)?.[1];
+      if (!runId || runId === this.runId || !row.comment?.startsWith(KIT_MARK)) continue;
+      const { rows: lock } = await control.query<{ free: boolean }>(
+        'SELECT pg_try_advisory_lock($1, hashtext($2)) AS free',
+        [LOCK_CLASS, `run:${runId}`],
+      );
+      if (!lock[0]?.free) continue;
+      try {
+        await control.exec(`DROP DATABASE IF EXISTS ${quoteIdent(row.datname)} WITH (FORCE)`);
+        reaped.push(row.datname);
+      } finally {
+        await control.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, `run:${runId}`]);
+      }
+    }
+    if (reaped.length > 0) progress(`reaped ${reaped.length} database(s) left by dead test processes`);
+    return reaped;
+  }
+
+  #password(which: 'owner' | 'app'): string {
+    return this.#options.roles.passwords[which] ?? derivePassword(this.#endpoint.adminUrl, this.#options.roles[which]);
+  }
+
+  #urlFor(identity: IdentityName, database: string): string {
+    const roles = this.#options.roles;
+    if (identity === 'admin') {
+      const admin = new URL(this.#endpoint.adminUrl);
+      return withCredentials(this.#endpoint.adminUrl, decodeURIComponent(admin.username), decodeURIComponent(admin.password) || undefined, database);
+    }
+    return withCredentials(this.#endpoint.adminUrl, roles[identity], this.#password(identity), database);
+  }
+
+  async #withLock<T>(key: string, what: string, fn: () => Promise<T>): Promise<T> {
+    const control = this.#session();
+    const startedAt = performance.now();
+    for (;;) {
+      const { rows } = await control.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, key]);
+      if (rows[0]?.ok) break;
+      if (performance.now() - startedAt > this.#options.templateLockTimeoutMs) {
+        throw new TemplateLockTimeoutError(what, elapsedMs(startedAt));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    try {
+      return await fn();
+    } finally {
+      await control.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, key]).catch(() => {});
+    }
+  }
+
+  async prepare(spec: TemplateSpec): Promise<PreparedTemplate> {
+    const startedAt = performance.now();
+    const name = `${KIT_PREFIX}tpl_${spec.key}`;
+    const control = this.#session();
+    await this.#withLock('roles', 'the kit roles', async () => {
+      await ensureRoles(control, spec.roles, {
+        passwordFor: (which) => this.#password(which),
+        createOnlyPrefixed: !this.#options.ownsServer,
+      });
+      await letOwnerCreateRoles(control, spec.roles.owner);
+    });
+    return this.#withLock(`template:${name}`, name, async () => {
+      const { rows } = await control.query<{ datistemplate: boolean; comment: string | null }>(
+        `SELECT datistemplate, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
+        [name],
+      );
+      const existing = rows[0];
+      const count = (await spec.migrator.list()).length;
+      if (existing && !existing.comment?.startsWith(KIT_MARK)) {
+        throw new RoleConflictError(name, `Database ${name} exists but was not created by the kit; it is left alone. Drop or rename it yourself.`);
+      }
+      if (existing?.datistemplate) return { name, key: spec.key, built: false, migrations: count, ms: elapsedMs(startedAt) };
+      if (existing) {
+        // Left half-built by a process that died while migrating.
+        await control.exec(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
+      }
+      await control.exec(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(spec.roles.owner)}`);
+      await this.#mark(name, 'template');
+      try {
+        await this.#migrate(name, spec);
+      } catch (error) {
+        await control.exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`).catch(() => {});
+        throw error;
+      }
+      await control.exec(`ALTER DATABASE ${quoteIdent(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+      const ms = elapsedMs(startedAt);
+      progress(`template ${name} built: ${count} migration(s) from ${spec.migrator.source} in ${formatMs(ms)} (${this.serverVersion})`);
+      return { name, key: spec.key, built: true, migrations: count, ms };
+    });
+  }
+
+  async #migrate(database: string, spec: TemplateSpec): Promise<void> {
+    if (spec.setup) {
+      const adminUrl = this.#urlFor('admin', database);
+      const admin = await connectPg(adminUrl, 'tenantkit setup');
+      try {
+        await spec.setup.up({ session: admin, role: decodeURIComponent(new URL(adminUrl).username), url: adminUrl });
+      } finally {
+        await admin.close();
+      }
+    }
+    const as = spec.roles.migrateAs;
+    const url = this.#urlFor(as, database);
+    const session = await connectPg(url, 'tenantkit migrate');
+    try {
+      const role = as === 'admin' ? decodeURIComponent(new URL(url).username) : spec.roles.owner;
+      await spec.migrator.up({ session, role, url });
+    } finally {
+      await session.close();
+    }
+    if (spec.roles.appGrants === 'crud') {
+      const admin = await connectPg(this.#urlFor('admin', database), 'tenantkit grants');
+      try {
+        await grantCrud(admin, spec.roles.app);
+      } finally {
+        await admin.close();
+      }
+    }
+  }
+
+  async #mark(database: string, what: string): Promise<void> {
+    const note = `${KIT_MARK}${JSON.stringify({ what, run: this.runId, pid: process.pid, at: new Date().toISOString() })}`;
+    await this.#session().exec(`COMMENT ON DATABASE ${quoteIdent(database)} IS ${quoteLiteral(note)}`);
+  }
+
+  async #clone(template: PreparedTemplate): Promise<string> {
+    const name = `${KIT_PREFIX}${this.runId}_${++this.#sequence}`;
+    const strategy = this.serverVersionNum >= 150000 ? ' STRATEGY FILE_COPY' : '';
+    const control = this.#session();
+    await control.exec(
+      `CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template.name)} OWNER ${quoteIdent(this.#options.roles.owner)}${strategy}`,
+    );
+    await this.#mark(name, 'clone');
+    return name;
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#pending.add(work);
+    void work.finally(() => this.#pending.delete(work)).catch(() => {});
+    return work;
+  }
+
+  /** Keeps `poolSize` clones ready in the background so a test does not wait for one. */
+  #refill(template: PreparedTemplate): void {
+    if (this.#stopped) return;
+    const ready = this.#ready.get(template.name) ?? [];
+    this.#ready.set(template.name, ready);
+    for (let i = ready.length + this.#filling; i < this.#options.poolSize; i++) {
+      this.#filling++;
+      this.#track(
+        this.#clone(template)
+          .then(
+            (name) => {
+              if (this.#stopped) return this.#drop(name);
+              ready.push(name);
+            },
+            (error: unknown) => {
+              this.#refillError = error;
+            },
+          )
+          .finally(() => this.#filling--),
+      );
+    }
+  }
+
+  /** Fills the pool now and waits for it (warm-up before the first test). */
+  async warm(template: PreparedTemplate, options: { readonly quiet?: boolean } = {}): Promise<void> {
+    if (this.#options.poolSize === 0) return;
+    const startedAt = performance.now();
+    this.#refill(template);
+    while (this.#filling > 0) await Promise.allSettled([...this.#pending]);
+    if (!options.quiet) progress(`pool warmed: ${this.#ready.get(template.name)?.length ?? 0} clone(s) of ${template.name} in ${formatMs(elapsedMs(startedAt))}`);
+  }
+
+  /** A clone for one test, from the pool unless `pool: false` (then made now, and the pool left alone). */
+  async createDatabase(template: PreparedTemplate, options: { readonly pool?: boolean } = {}): Promise<PhysicalDatabase> {
+    if (this.#refillError) {
+      const error = this.#refillError;
+      this.#refillError = undefined;
+      throw error;
+    }
+    const usePool = options.pool ?? true;
+    const name = (usePool ? this.#ready.get(template.name)?.shift() : undefined) ?? (await this.#clone(template));
+    if (usePool) this.#refill(template);
+    return {
+      name,
+      urlFor: (identity) => this.#urlFor(identity, name),
+      open: (identity) => connectPg(this.#urlFor(identity, name), `tenantkit ${identity}`),
+      dispose: async ({ keep }) => {
+        if (keep) return this.#urlFor('admin', name);
+        void this.#track(this.#drop(name)).catch((error: unknown) => {
+          this.#dropError ??= error;
+        });
+        return undefined;
+      },
+    };
+  }
+
+  async #drop(name: string): Promise<void> {
+    await this.#session().exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  }
+
+  /** Every role on the server now. */
+  roleNames(): Promise<Set<string>> {
+    return roleNames(this.#session());
+  }
+
+  /**
+   * Drops the roles that appeared since `baseline` was read: the kit ran the SQL that created them
+   * in databases of its own, which are gone by now (waits for pending drops). Each is marked as the
+   * kit's first, so no role that was there before is ever touched. Returns what could not be dropped.
+   */
+  async dropRolesSince(baseline: ReadonlySet<string>, why: string): Promise<string[]> {
+    await this.idle();
+    const control = this.#session();
+    const failed: string[] = [];
+    for (const role of await this.roleNames()) {
+      if (baseline.has(role)) continue;
+      try {
+        await control.exec(`COMMENT ON ROLE ${quoteIdent(role)} IS ${quoteLiteral(`${KIT_MARK}${why}`)}`);
+        await control.exec(`DROP ROLE ${quoteIdent(role)}`);
+      } catch (error) {
+        failed.push(`${role} (${error instanceof Error ? error.message : String(error)})`);
+      }
+    }
+    return failed;
+  }
+
+  /** Databases of this run still on the server (for tests of the kit itself). */
+  async liveClones(): Promise<string[]> {
+    const { rows } = await this.#session().query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`,
+      [`${KIT_PREFIX}${this.runId}\\_%`],
+    );
+    return rows.map((row) => row.datname);
+  }
+
+  /** Resolves when no clone or drop is running in the background. */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.idle();
+    const control = this.#control;
+    if (control) {
+      for (const names of this.#ready.values()) {
+        for (const name of names.splice(0)) {
+          await this.#drop(name).catch((error: unknown) => {
+            this.#dropError ??= error;
+          });
+        }
+      }
+      await control.close();
+      this.#control = undefined;
+    }
+    await this.#endpoint.stop();
+    // A database that could not be dropped is still on the server: say so instead of ending quietly.
+    if (this.#dropError !== undefined) throw this.#dropError;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/**
+ * One connection shared by the foreground and the pool's background work: one statement at a time.
+ * Its statements wait at most lock_timeout for locks; such a timeout becomes a named error.
+ */
+function serialized(session: OpenSession, lockTimeoutMs: number): OpenSession {
+  const mutex = new Mutex();
+  const named = (sql: string) => (error: unknown) => {
+    if ((error as { code?: string }).code !== '55P03') throw error;
+    const statement = sql.trim().replace(/\s+/g, ' ').slice(0, 200);
+    const object = /"((?:[^"]|"")+)"/.exec(statement)?.[1]?.replaceAll('""', '"') ?? 'an object';
+    throw new LockWaitTimeoutError(statement, object, lockTimeoutMs, error);
+  };
+  return {
+    query: <R>(sql: string, params?: readonly unknown[]) => mutex.run(() => session.query<R>(sql, params).catch(named(sql))),
+    exec: (sql) => mutex.run(() => session.exec(sql).catch(named(sql))),
+    close: () => mutex.run(() => session.close()),
+  };
+}

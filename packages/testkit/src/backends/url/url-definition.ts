@@ -1,0 +1,13 @@
+import type { BackendDefinition } from '../registry.js';
+import { startOnServer } from '../server/start-on-server.js';
+import { urlEndpoint } from './url-backend.js';
+
+export const urlBackend: BackendDefinition = {
+  kind: 'url',
+  summary: 'an existing server (url or DATABASE_URL, loopback unless allowRemote): only tk_ databases and roles are made and dropped',
+  start: (options, roles) =>
+    startOnServer(options, roles, {
+      endpoint: () => urlEndpoint({ ...(options.url ? { url: options.url } : {}), ...(options.allowRemote ? { allowRemote: true } : {}) }),
+      ownsServer: false,
+    }),
+};

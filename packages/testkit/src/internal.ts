@@ -1,0 +1,19 @@
+// @tenantkit/testkit/internal: what the kit's own packages (fixtures, rls-assert, the command line)
+// and its benchmark share, beside the public API. Not covered by semver; applications use the main entry.
+export { PgliteBackend } from './backends/pglite/pglite-backend.js';
+export { probeContainerRuntime } from './backends/container/container-backend.js';
+export { isLoopbackHost } from './backends/url/url-backend.js';
+export { reapOrphanedNativeServers } from './backends/native/native-server.js';
+export { findNativeBinaries } from './backends/native/native-binaries.js';
+export { type BackendDefinition, BACKENDS, backendSummaries } from './backends/registry.js';
+export { ServerEngine, type ServerEndpoint } from './backends/server/server-engine.js';
+export type { OpenSession } from './backends/backend.js';
+export { SUPABASE_STAND_INS, type StandIn, withStandIns } from './presets/stand-ins.js';
+export { resolveBackendKind, templateKey } from './kit.js';
+export { runScript } from './migrations/run-script.js';
+export { detectMigrationsFormat } from './migrations/detect-format.js';
+export { connectPg as openConnection, connectionError } from './session/pg-session.js';
+export { isCustomSettingName } from './sql/ident.js';
+export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
+export { escapeRegExp } from './regexp.js';
+export { grantCrud } from './roles.js';
