@@ -3,7 +3,7 @@
 export { PgliteBackend } from './backends/pglite/pglite-backend.js';
 export { probeContainerRuntime } from './backends/container/container-backend.js';
 export { isLoopbackHost } from './backends/url/url-backend.js';
-export { reapOrphanedNativeServers } from './backends/native/native-server.js';
+export { reapOrphanedNativeServers } from './backends/native/native-reaper.js';
 export { findNativeBinaries } from './backends/native/native-binaries.js';
 export { type BackendDefinition, BACKENDS, backendSummaries } from './backends/registry.js';
 export { ServerEngine, type ServerEndpoint } from './backends/server/server-engine.js';

@@ -12,11 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServerStartFailedError } from '../src/errors.js';
 import { selfContainedCopy } from '../src/backends/native/embedded-copy.js';
 import { findNativeBinaries } from '../src/backends/native/native-binaries.js';
-import {
-  reapOrphanedNativeServers,
-  startNativeServer,
-  type NativeServer,
-} from '../src/backends/native/native-server.js';
+import { reapOrphanedNativeServers } from '../src/backends/native/native-reaper.js';
+import { startNativeServer, type NativeServer } from '../src/backends/native/native-server.js';
 
 const execFileAsync = promisify(execFile);
 const fixture = fileURLToPath(new URL('./fixtures/native/start-server.mjs', import.meta.url));
