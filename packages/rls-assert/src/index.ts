@@ -1,14 +1,14 @@
 export { assertIsolation } from './assert.js';
-export { auditCatalog } from './audit/rules.js';
+export { type AuditOptions, type AuditRuleCode, auditCatalog } from './audit/rules.js';
 export { type CheckIsolationOptions, DEFAULT_TENANT_COLUMNS, checkIsolation } from './check.js';
 export * from './context.js';
 export * from './errors.js';
 export { IsolationNotProvenError } from './errors-report.js';
 export { assertProvingIdentity } from './guard.js';
 export { CHECKS, type CheckName, NOT_APPLICABLE } from './checks.js';
-export { type ProbeTable, probeTable } from './probes.js';
+export { type ProbeEnvironment, type ProbeTable, type TableProbeResult, probeTable } from './probes.js';
 export { renderHtml, renderMatrix, reportJson, verdict } from './report.js';
-export type { CheckResult, CheckStatus, Finding, IsolationReport, ReportSetup, Severity, TableReport, TableStatus } from './types.js';
+export type { AuditCode, CheckResult, CheckStatus, Finding, IsolationReport, ReportSetup, Severity, TableReport, TableStatus } from './types.js';
 export { type HandPickedTable, handPickedWorld } from './world.js';
 export { type Membership, type MembershipContextOptions, findMembership, isSupabase, membershipContext } from './supabase.js';
 export { SUPABASE_RULES } from './audit/supabase-rules.js';

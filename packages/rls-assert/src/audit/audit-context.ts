@@ -45,7 +45,8 @@ export const AUDIT_RULES = {
   TK_BYPASS_POLICY_FOR_OTHER_ROLE: 'info',
 } as const satisfies Record<string, string>;
 
-export type AuditCode = keyof typeof AUDIT_RULES;
+/** The codes of the catalog rules (a subset of AuditCode, which adds the probes' codes). */
+export type AuditRuleCode = keyof typeof AUDIT_RULES;
 
 /** A tenant-scoped relation: a table of the model that is not global, or a partition/child of one. */
 export interface Scoped {
@@ -118,7 +119,7 @@ export class AuditContext {
     }
   }
 
-  add(code: AuditCode, severity: Severity, object: string, message: string, hint: string): void {
+  add(code: AuditRuleCode, severity: Severity, object: string, message: string, hint: string): void {
     this.findings.push({ code, severity, object, message, hint });
   }
 

@@ -3,7 +3,7 @@
  * evaluated for the commands it covers, with the tenant setting set, never set and empty.
  */
 import { quoteIdent } from '@tenantkit/testkit';
-import { type AuditCode, type AuditContext, type Privilege, type Scoped, list } from './audit-context.js';
+import { type AuditRuleCode, type AuditContext, type Privilege, type Scoped, list } from './audit-context.js';
 import { type CatalogPolicy, type PolicyCommand, byText } from './catalog.js';
 import { fixExpression } from './fix-expression.js';
 import { type Scenario, evaluate, isTrue } from './policy-expression.js';
@@ -71,8 +71,8 @@ export function auditPolicies(audit: AuditContext, scoped: Scoped): void {
   }
 
   if (!relation.rlsEnabled) return;
-  const blamed = new Map<CatalogPolicy, { code: AuditCode; kinds: Set<string>; scenarios: Set<string> }[]>();
-  const blame = (policy: CatalogPolicy, code: AuditCode, kind: string, scenario?: string) => {
+  const blamed = new Map<CatalogPolicy, { code: AuditRuleCode; kinds: Set<string>; scenarios: Set<string> }[]>();
+  const blame = (policy: CatalogPolicy, code: AuditRuleCode, kind: string, scenario?: string) => {
     const entries = blamed.get(policy) ?? [];
     let entry = entries.find((e) => e.code === code);
     if (!entry) {

@@ -11,7 +11,7 @@ import { auditPolicies } from './policy-rules.js';
 import { auditAppRole, auditForeignKeys, auditNullableTenantColumn, auditRlsFlags, auditTruncate, auditUniques } from './table-rules.js';
 import { auditFunctions, auditViews } from './view-function-rules.js';
 
-export { AUDIT_RULES, type AuditCode, type AuditOptions } from './audit-context.js';
+export { AUDIT_RULES, type AuditRuleCode, type AuditOptions } from './audit-context.js';
 
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
