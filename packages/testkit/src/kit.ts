@@ -5,7 +5,6 @@ import type { Backend, PhysicalDatabase, PreparedTemplate } from './backends/bac
 import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
 import { BACKENDS } from './backends/registry.js';
 import type { ServerEndpoint } from './backends/server/server-engine.js';
-import { serverBounds } from './backends/server/start-on-server.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
 import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, RoleEscapeError, UnknownBackendError } from './errors.js';
 import { isCustomSettingName } from './sql/ident.js';
@@ -159,7 +158,10 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
     setting: tenantSetting(options.tenant?.setting),
     ...(options.tenant?.apply ? { apply: options.tenant.apply } : {}),
   };
-  if (kind !== 'pglite') serverBounds(options);
+  if (migrator.connectsByUrl && !BACKENDS[kind].reachableByUrl) {
+    const servers = Object.values(BACKENDS).filter((definition) => definition.reachableByUrl).map((definition) => `"${definition.kind}"`);
+    throw new InvalidOptionError('backend', `The ${migrator.kind} source (${migrator.source}) runs a tool that connects to the database on its own, so it needs a database reachable by URL, which backend "${kind}" does not have: use backend ${servers.join(', ')}.`);
+  }
   const backend = await BACKENDS[kind].start(options, roles, sharedServer(kind));
   try {
     const isolation = options.isolation ?? backend.capabilities.defaultIsolation;

@@ -15,6 +15,8 @@ export interface BackendDefinition {
   readonly kind: BackendKind;
   /** One line for help texts: what the backend runs on. */
   readonly summary: string;
+  /** Its databases are reachable by URL, so migration tools that connect on their own can run on it. */
+  readonly reachableByUrl: boolean;
   /**
    * The server this backend starts, for a whole test run (the vitest global setup starts it once
    * and every worker's kit uses it). Absent when there is nothing to start (pglite, url).

@@ -46,6 +46,11 @@ export interface Migrator {
    * the chain's data) leave them out. Undefined: golang-migrate's public.schema_migrations.
    */
   readonly stateTables?: readonly string[];
+  /**
+   * The source runs a tool that opens its own connection to the target (by URL), so it cannot run
+   * on a backend without one (PGlite): startKit refuses that pairing before starting anything.
+   */
+  readonly connectsByUrl?: boolean;
   hash(): Promise<string>;
   list(): Promise<readonly MigrationInfo[]>;
   /** The version the target database is at, as its state records it, or null at base. */

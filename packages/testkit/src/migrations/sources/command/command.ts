@@ -171,6 +171,7 @@ export function commandMigrator(options: CommandMigratorOptions): Migrator {
 
   return {
     kind: 'command',
+    connectsByUrl: true,
     source: options.source,
     ...(stateTable ? { stateTables: [`${stateSchema}.${stateTable.table}`] } : {}),
     async hash() {

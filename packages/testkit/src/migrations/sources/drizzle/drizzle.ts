@@ -114,6 +114,7 @@ export function drizzleMigrator(options: DrizzleMigratorOptions): Migrator {
 
   return {
     kind: 'drizzle',
+    connectsByUrl: true,
     source,
     stateTables: [`${schema}.${table}`],
     async hash() {

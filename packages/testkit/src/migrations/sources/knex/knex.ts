@@ -132,6 +132,7 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
 
   return {
     kind: 'knex',
+    connectsByUrl: true,
     source,
     stateTables: [`public.${table}`, `public.${table}_lock`],
     async hash() {

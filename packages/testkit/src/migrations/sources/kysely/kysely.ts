@@ -111,6 +111,7 @@ export function kyselyMigrator(options: KyselyMigratorOptions): Migrator {
 
   return {
     kind: 'kysely',
+    connectsByUrl: true,
     source,
     stateTables: [`public.${tableName}`, `public.${lockTableName}`],
     async hash() {

@@ -158,6 +158,7 @@ export function nodePgMigrateMigrator(options: NodePgMigrateMigratorOptions): Mi
 
   return {
     kind: 'node-pg-migrate',
+    connectsByUrl: true,
     source,
     stateTables: [`${schema}.${table}`],
     async hash() {
