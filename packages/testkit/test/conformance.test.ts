@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BackendKind, IsolationMode } from '../src/config.js';
 import { ContextLeakError, RoleEscapeError } from '../src/errors.js';
-import { type Kit, startKit } from '../src/kit.js';
+import { type Kit, SHARED_SERVER_ENV, startKit } from '../src/kit.js';
+import { containerEndpoint, containerImage } from '../src/backends/container/container-backend.js';
 import { findNativeBinaries } from '../src/backends/native/native-binaries.js';
 import type { NativeServer } from '../src/backends/native/native-server.js';
+import type { ServerEndpoint } from '../src/backends/server/server-engine.js';
 import { ACME, GLOBEX, KIT_MIGRATIONS, seed, shareNativeServer, stopSharedServer } from './helpers.js';
 
 /** What each backend is expected to be, typed per backend rather than guessed inside the tests. */
@@ -14,6 +16,8 @@ interface Expectation {
   readonly binaries?: 'embedded' | 'system';
   readonly realLogins: boolean;
   readonly defaultIsolation: IsolationMode;
+  /** What the server reports, where the backend pins it. */
+  readonly serverVersion?: RegExp;
 }
 
 const systemBinaries = await findNativeBinaries('system').then(
@@ -29,10 +33,22 @@ const backends: Expectation[] = [
     ? [{ label: 'native (system PostgreSQL)', kind: 'native' as const, binaries: 'system' as const, realLogins: true, defaultIsolation: 'database' as const }]
     : []),
   ...(process.env.DATABASE_URL ? [{ label: 'url', kind: 'url' as const, realLogins: true, defaultIsolation: 'database' as const }] : []),
+  // Gated as test/container-backend.test.ts is: CI sets TENANTKIT_REQUIRE_CONTAINER=1, where an
+  // engine that does not answer fails the suite; a DOCKER_HOST says an engine is meant to be there.
+  ...(process.env.TENANTKIT_REQUIRE_CONTAINER === '1' || process.env.DOCKER_HOST
+    ? [{ label: 'container', kind: 'container' as const, realLogins: true, defaultIsolation: 'database' as const, serverVersion: containerVersion(containerImage({})) }]
+    : []),
 ];
+
+/** The locally built image carries its major version in its tag; any other image, any version. */
+function containerVersion(image: string): RegExp {
+  const major = /tenantkit-postgres:(\d+)-/.exec(image)?.[1];
+  return major ? new RegExp(`^PostgreSQL ${major}\\.\\d+`) : /^PostgreSQL \d+\.\d+/;
+}
 
 describe.each(backends)('backend $label', (expected) => {
   let server: NativeServer | undefined;
+  let container: ServerEndpoint | undefined;
   const kits: Kit[] = [];
   const start = async (isolation?: IsolationMode): Promise<Kit> => {
     const kit = await startKit({ backend: expected.kind, migrations: KIT_MIGRATIONS, ...(isolation ? { isolation } : {}) });
@@ -43,16 +59,23 @@ describe.each(backends)('backend $label', (expected) => {
 
   beforeAll(async () => {
     if (expected.kind === 'native') server = await shareNativeServer({ binaries: expected.binaries ?? 'auto' });
+    if (expected.kind === 'container') {
+      // One container for every kit of the file, as the vitest integration shares one per run.
+      container = await containerEndpoint({});
+      process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind: 'container', adminUrl: container.adminUrl });
+    }
     kit = await start();
   });
   afterAll(async () => {
     for (const each of kits) await each.stop();
     await stopSharedServer(server);
+    await container?.stop();
   });
 
   test('reports its capabilities and default isolation', () => {
     expect(kit.backend.kind).toBe(expected.kind);
     if (expected.binaries) expect(kit.backend.serverVersion).toMatch(expected.binaries === 'embedded' ? /PostgreSQL 18/ : /PostgreSQL \d+/);
+    if (expected.serverVersion) expect(kit.backend.serverVersion).toMatch(expected.serverVersion);
     expect(kit.backend.capabilities.realLoginRoles).toBe(expected.realLogins);
     expect(kit.isolation).toBe(expected.defaultIsolation);
     expect(kit.template.migrations).toBe(2);

@@ -1,12 +1,16 @@
+import os from 'node:os';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  CONTAINER_HOST_LABEL,
   CONTAINER_OWNER,
   CONTAINER_OWNER_LABEL,
   CONTAINER_PID_LABEL,
+  CONTAINER_REUSE_LABEL,
   containerImage,
   probeContainerRuntime,
 } from '../src/backends/container/container-backend.js';
+import { ContainerImageUnavailableError, InvalidOptionError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { ACME, GLOBEX, KIT_MIGRATIONS, seed } from './helpers.js';
 
@@ -45,16 +49,39 @@ describe.skipIf(!enabled)('backend container (runs with TENANTKIT_REQUIRE_CONTAI
     // The locally built image carries its major version in its tag.
     const major = /tenantkit-postgres:(\d+)-/.exec(containerImage({}))?.[1];
     if (major) expect(kit.backend.serverVersion).toMatch(new RegExp(`^PostgreSQL ${major}\\.`));
-    expect(kit.backend.capabilities).toMatchObject({ supportsTemplates: true, realLoginRoles: true });
+    expect(kit.backend.capabilities).toMatchObject({ keepsFailedDatabases: true, realLoginRoles: true });
     expect(kit.isolation).toBe('database');
     expect(kit.template.migrations).toBe(2);
 
     const containers = await ownContainers();
     expect(containers).toHaveLength(1);
     expect(containers[0]).toMatchObject({ State: 'running', Image: expect.stringContaining(containerImage({}).replace(/^docker\.io\//, '')) });
+    expect(containers[0]!.Labels).toMatchObject({ [CONTAINER_HOST_LABEL]: os.hostname() });
+    expect(containers[0]!.Labels[CONTAINER_REUSE_LABEL]).toBeUndefined();
+
+    // The published port listens on loopback only, as the engine reports it.
+    const client = await getContainerRuntimeClient();
+    const inspected = await client.container.dockerode.getContainer(containers[0]!.Id).inspect();
+    const published = inspected.NetworkSettings.Ports['5432/tcp'] ?? [];
+    expect(published.length).toBeGreaterThan(0);
+    for (const binding of published) expect(binding.HostIp).toBe('127.0.0.1');
+    for (const binding of inspected.HostConfig.PortBindings['5432/tcp'] ?? []) expect(binding.HostIp).toBe('127.0.0.1');
+
+    // Data in memory, and the native backend's room for connections and locks.
+    expect(Object.keys(inspected.HostConfig.Tmpfs ?? {})).toEqual(['/var/lib/postgresql/data']);
 
     await using db = await kit.acquire();
+    const { rows: settings } = await db.query<{ name: string; setting: string }>(
+      `SELECT name, setting FROM pg_settings WHERE name IN ('data_directory', 'fsync', 'max_connections', 'max_locks_per_transaction') ORDER BY name`,
+    );
+    expect(settings).toEqual([
+      { name: 'data_directory', setting: '/var/lib/postgresql/data' },
+      { name: 'fsync', setting: 'off' },
+      { name: 'max_connections', setting: '200' },
+      { name: 'max_locks_per_transaction', setting: '512' },
+    ]);
     if (process.env.TESTCONTAINERS_HOST_OVERRIDE) expect(new URL(db.url!).hostname).toBe(process.env.TESTCONTAINERS_HOST_OVERRIDE);
+    expect(new URL(db.url!).port).toBe(published[0]!.HostPort);
   });
 
   test('three identities: admin, the owner of the tables, and a plain app login', async () => {
@@ -101,5 +128,75 @@ describe.skipIf(!enabled)('backend container (runs with TENANTKIT_REQUIRE_CONTAI
     stopped = true;
     await kit.stop();
     expect(await ownContainers()).toEqual([]);
+  });
+});
+
+describe.skipIf(!enabled)('backend container: image and reuse (runs with TENANTKIT_REQUIRE_CONTAINER=1 or DOCKER_HOST set)', () => {
+  test('an image the engine does not have and cannot pull fails with a named error naming it and the fix', async () => {
+    const image = 'localhost/tenantkit-no-such-image:0';
+    const startedAt = performance.now();
+    const error = await startKit({ backend: 'container', migrations: KIT_MIGRATIONS, container: { image } }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ContainerImageUnavailableError);
+    expect(error).toMatchObject({ code: 'TENANTKIT_CONTAINER_IMAGE_UNAVAILABLE', object: image });
+    const message = (error as Error).message;
+    expect(message).toContain(`Container image "${image}" is not on the container engine and could not be pulled: `);
+    expect(message).toContain('scripts/container-engine.sh image');
+    expect(message).toContain('TENANTKIT_CONTAINER_IMAGE');
+    expect(message).toContain('container.image');
+    expect((error as Error).cause).toBeInstanceOf(Error);
+    expect(performance.now() - startedAt).toBeLessThan(30_000);
+  });
+
+  test('container options are checked before anything starts', async () => {
+    const start = (container: object) => startKit({ backend: 'container', migrations: KIT_MIGRATIONS, container }).catch((caught: unknown) => caught);
+    expect(await start({ image: ' ' })).toMatchObject({ code: 'TENANTKIT_INVALID_OPTION', object: 'container.image' });
+    expect(await start({ reuse: 'yes' })).toMatchObject({ code: 'TENANTKIT_INVALID_OPTION', object: 'container.reuse' });
+  });
+
+  test('reuse is refused, with the reason, while testcontainers has it turned off', async () => {
+    const before = process.env.TESTCONTAINERS_REUSE_ENABLE;
+    process.env.TESTCONTAINERS_REUSE_ENABLE = 'false';
+    try {
+      const error = await startKit({ backend: 'container', migrations: KIT_MIGRATIONS, container: { reuse: true } }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as Error).message).toContain('TESTCONTAINERS_REUSE_ENABLE=false');
+    } finally {
+      if (before === undefined) delete process.env.TESTCONTAINERS_REUSE_ENABLE;
+      else process.env.TESTCONTAINERS_REUSE_ENABLE = before;
+    }
+  });
+
+  test('reuse: the container outlives the kit, the next kit attaches to it and its template', async () => {
+    if (process.env.TESTCONTAINERS_REUSE_ENABLE === 'false') throw new Error('TESTCONTAINERS_REUSE_ENABLE=false turns reuse off: unset it to run this test');
+    const client = await getContainerRuntimeClient();
+    const reusable = () =>
+      client.container.dockerode.listContainers({
+        all: true,
+        filters: { label: [`${CONTAINER_OWNER_LABEL}=${CONTAINER_OWNER}`, `${CONTAINER_HOST_LABEL}=${os.hostname()}`, `${CONTAINER_REUSE_LABEL}=true`] },
+      });
+    const seen = new Set<string>();
+    try {
+      const first = await startKit({ backend: 'container', migrations: KIT_MIGRATIONS, container: { reuse: true } });
+      const running = await reusable();
+      for (const each of running) seen.add(each.Id);
+      expect(running.filter((each) => each.State === 'running')).toHaveLength(1);
+      // Kept for reuse: no process id, so the reaper never takes it for an orphan.
+      expect(running[0]!.Labels[CONTAINER_PID_LABEL]).toBeUndefined();
+      await first.stop();
+      expect((await reusable()).map((each) => [each.Id, each.State])).toEqual([[running[0]!.Id, 'running']]);
+
+      const second = await startKit({ backend: 'container', migrations: KIT_MIGRATIONS, container: { reuse: true } });
+      try {
+        expect(second.template).toMatchObject({ name: first.template.name, built: false });
+        expect((await reusable()).map((each) => each.Id)).toEqual([running[0]!.Id]);
+        await using db = await second.acquire();
+        expect((await db.query('SELECT plan_id FROM plans ORDER BY 1')).rows).toEqual([{ plan_id: 'free' }, { plan_id: 'pro' }]);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      for (const each of await reusable()) seen.add(each.Id);
+      for (const id of seen) await client.container.dockerode.getContainer(id).remove({ force: true, v: true }).catch(() => {});
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { InvalidOptionError, RemoteHostRefusedError } from '../../errors.js';
-import type { ServerEndpoint } from '../../server/server-backend.js';
+import type { ServerEndpoint } from '../server/server-engine.js';
 
 export interface UrlBackendOptions {
   readonly url?: string;

@@ -1,1 +1,0 @@
-export type { ServerEndpoint } from '../backends/server/server-engine.js';
