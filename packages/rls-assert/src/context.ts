@@ -1,8 +1,8 @@
 import type { AutoFactories, World } from '@tenantkit/fixtures';
-import { type Queryable, type Session, type TestDatabase } from '@tenantkit/testkit';
+import { ContextLeakError, type Queryable, type Session, type TestDatabase } from '@tenantkit/testkit';
 import { escapeRegExp } from '@tenantkit/testkit/internal';
 import { expectApplied, requireName, requireSettingName, setLocal, setLocalRole } from './context-steps.js';
-import { ContextLeakedError, TenantContextError } from './errors.js';
+import { TenantContextError } from './errors.js';
 import type { TableRef } from './guard.js';
 
 /**
@@ -151,20 +151,20 @@ export interface AssertNoLeakOptions {
 /**
  * Run on the same connection once the transaction that applied a context has ended (COMMIT or
  * ROLLBACK): the setting must read NULL or '' again, and for a context switching roles the role
- * must be back. Throws ContextLeakedError otherwise, which is what a plain SET causes.
+ * must be back. Throws ContextLeakError otherwise, which is what a plain SET causes.
  */
 export async function assertNoLeak(session: Queryable, context: string | TenantContext, options: AssertNoLeakOptions = {}): Promise<void> {
   const settings = typeof context === 'string' ? [requireSettingName('The tenant setting', context)] : context.settings;
   for (const setting of settings) {
     const { rows } = await session.query<{ value: string | null }>('SELECT pg_catalog.current_setting($1, true) AS value', [setting]);
     const value = rows[0]?.value;
-    if (value !== null && value !== undefined && value !== '') throw new ContextLeakedError(setting, value);
+    if (value !== null && value !== undefined && value !== '') throw new ContextLeakError(setting, value);
   }
   if (typeof context !== 'string' && context.switchesRole) {
     const { rows } = await session.query<{ cu: string; su: string }>('SELECT current_user::text AS cu, session_user::text AS su');
     const row = rows[0];
     const expected = options.role ?? row?.su;
-    if (row && row.cu !== expected) throw new ContextLeakedError('role', row.cu);
+    if (row && row.cu !== expected) throw new ContextLeakError('role', row.cu);
   }
 }
 

@@ -8,7 +8,6 @@ import type { IdentityFacts } from './guard.js';
 export type RlsAssertErrorCode =
   | 'TENANTKIT_BYPASSING_IDENTITY'
   | 'TENANTKIT_TENANT_CONTEXT'
-  | 'TENANTKIT_CONTEXT_LEAK_BETWEEN_TRANSACTIONS'
   | 'TENANTKIT_UNKNOWN_TENANT_COLUMN'
   | 'TENANTKIT_UNKNOWN_TABLE'
   | 'TENANTKIT_UNKNOWN_TENANT_SETTING'
@@ -139,29 +138,6 @@ export class TenantContextError extends RlsAssertError {
   /** `what` says what happened, `fix` what to do; `object` names the setting, role or tables concerned. */
   constructor(object: string, what: string, fix: string, cause?: unknown) {
     super('TENANTKIT_TENANT_CONTEXT', `Tenant context ${object}: ${sentence(what)} ${fix}`, { object, cause });
-  }
-}
-
-/**
- * A tenant context outlived the transaction that set it, on the same connection: a pool would hand
- * that tenant's context to the next request.
- */
-export class ContextLeakedError extends RlsAssertError {
-  readonly setting: string;
-  readonly value: string;
-
-  /** `setting` is a setting name, or `role` when the leak is the current role. */
-  constructor(setting: string, value: string) {
-    const isRole = setting === 'role';
-    super(
-      'TENANTKIT_CONTEXT_LEAK_BETWEEN_TRANSACTIONS',
-      isRole
-        ? `The connection still acts as role "${value}" after the transaction that switched to it ended: the role was set with SET ROLE (session) instead of SET LOCAL ROLE, so a pooled connection would hand it to the next request. Use SET LOCAL ROLE inside a transaction.`
-        : `Tenant setting "${setting}" still holds ${JSON.stringify(value)} on the same connection after the transaction that set it ended: it was set with SET or set_config(name, value, false), which last for the whole session, so a pooled connection would hand this tenant's context to the next request. Use SET LOCAL ${setting} = ... or set_config('${setting}', value, true) inside a transaction.`,
-      { object: setting, value },
-    );
-    this.setting = setting;
-    this.value = value;
   }
 }
 

@@ -247,16 +247,28 @@ export class RoleEscapeError extends TenantkitError {
   }
 }
 
-export class ContextLeakError extends TenantkitError {
-  /** `value`: what the setting still holds; or, with `refused`, the statement stopped before it ran. */
+/**
+ * A tenant context that outlives the transaction that set it (or a statement refused because it
+ * would): a connection pool would hand it to the next request. Raised by the kit's identities and by
+ * rls-assert's context checks alike.
+ */
+export class ContextLeakError extends TenantkitError<'TENANTKIT_CONTEXT_LEAK'> {
+  readonly setting: string;
+  readonly value: string;
+
+  /**
+   * `setting`: a setting name, or `role` when the leak is the current role. `value`: what it still
+   * holds; or, with `refused`, the statement stopped before it ran.
+   */
   constructor(setting: string, value: string, refused = false) {
-    super(
-      'TENANTKIT_CONTEXT_LEAK',
-      refused
-        ? `Tenant setting "${setting}": the statement ${JSON.stringify(value)} was refused before it ran, because it sets a value for the whole session (SET without LOCAL, or set_config(name, value, false)), which a connection pool would hand to the next request. Use SET LOCAL or set_config(name, value, true) inside a transaction.`
-        : `Tenant setting "${setting}" still holds "${value}" after the transaction that set it ended: it was set with SET (session) instead of SET LOCAL, so it would leak through a connection pool to the next request. Use SET LOCAL or set_config(name, value, true) inside a transaction.`,
-      { object: setting },
-    );
+    const message = refused
+      ? `Tenant setting "${setting}": the statement ${JSON.stringify(value)} was refused before it ran, because it sets a value for the whole session (SET without LOCAL, or set_config(name, value, false)), which a connection pool would hand to the next request. Use SET LOCAL or set_config(name, value, true) inside a transaction.`
+      : setting === 'role'
+        ? `The connection still acts as role "${value}" after the transaction that switched to it ended: the role was set with SET ROLE (session) instead of SET LOCAL ROLE, so a pooled connection would hand it to the next request. Use SET LOCAL ROLE inside a transaction.`
+        : `Tenant setting "${setting}" still holds ${JSON.stringify(value)} after the transaction that set it ended: it was set with SET or set_config(name, value, false), which last for the whole session, so a pooled connection would hand this tenant's context to the next request. Use SET LOCAL ${setting} = ... or set_config('${setting}', value, true) inside a transaction.`;
+    super('TENANTKIT_CONTEXT_LEAK', message, { object: setting, value });
+    this.setting = setting;
+    this.value = value;
   }
 }
 

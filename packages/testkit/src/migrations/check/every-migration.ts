@@ -1,6 +1,7 @@
 import { extensionBundle, extensionsCreatedByFiles, unavailableExtension } from '../../backends/pglite/pglite-extensions.js';
 import type { KitOptions } from '../../config.js';
 import type { TestDatabase } from '../../database.js';
+import { RoleConflictError } from '../../errors.js';
 import { presetMigrator, resolveBackendKind, startKit } from '../../kit.js';
 import type { MigrationTarget, Migrator } from '../migrator.js';
 import type { MigrationInfo } from '../migrator.js';
@@ -63,7 +64,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
       await db.release().catch(() => {});
       if (baseline && backend.dropRolesSince) {
         const stuck = await backend.dropRolesSince(baseline, 'role created by a migration under check');
-        if (stuck.length > 0) throw new Error(`roles created by the migrations could not be dropped: ${stuck.join('; ')}`);
+        if (stuck.length > 0) throw new RoleConflictError(stuck.join(', '), `Roles created by the migrations under check could not be dropped after their step (${stuck.join('; ')}), so the next step would meet them already there. Have each migration's down drop the roles its up creates, or drop what they own first (DROP OWNED BY ...).`);
       }
     }
   };
