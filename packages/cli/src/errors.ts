@@ -4,21 +4,23 @@ import { TenantkitError } from '@tenantkit/testkit';
  * The codes only the command line raises. They are TenantkitErrors like every other failure of the
  * kit, so `instanceof TenantkitError` and `error.code` work as everywhere else.
  */
-export type CliErrorCode =
+export const CLI_ERROR_CODES = [
   /** A flag, a value or an argument the command does not take. */
-  | 'TENANTKIT_USAGE'
+  'TENANTKIT_USAGE',
   /** A file or folder named on the command line does not exist. */
-  | 'TENANTKIT_FILE_NOT_FOUND'
+  'TENANTKIT_FILE_NOT_FOUND',
   /** A file the command was asked to write cannot be written. */
-  | 'TENANTKIT_OUTPUT_UNWRITABLE'
+  'TENANTKIT_OUTPUT_UNWRITABLE',
   /** `seed` found no table to fill. */
-  | 'TENANTKIT_NOTHING_TO_SEED'
+  'TENANTKIT_NOTHING_TO_SEED',
   /** The server closed the connection while the command was using it. */
-  | 'TENANTKIT_CONNECTION_LOST'
+  'TENANTKIT_CONNECTION_LOST',
   /** The --url user may not act as the app role. */
-  | 'TENANTKIT_CANNOT_SET_ROLE'
+  'TENANTKIT_CANNOT_SET_ROLE',
   /** Anything else: a failure the command line has no name for, with the original message. */
-  | 'TENANTKIT_ERROR';
+  'TENANTKIT_ERROR',
+] as const;
+export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 
 /** Base of the command line's errors; `code` is typed with its own codes. */
 export class CliError extends TenantkitError<CliErrorCode> {}

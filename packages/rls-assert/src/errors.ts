@@ -5,15 +5,17 @@ import type { IdentityFacts } from './guard.js';
  * The codes rls-assert raises. They are TenantkitErrors like every other failure of the kit, so
  * `instanceof TenantkitError` and `error.code` work as everywhere else.
  */
-export type RlsAssertErrorCode =
-  | 'TENANTKIT_BYPASSING_IDENTITY'
-  | 'TENANTKIT_TENANT_CONTEXT'
-  | 'TENANTKIT_UNKNOWN_TENANT_COLUMN'
-  | 'TENANTKIT_UNKNOWN_TABLE'
-  | 'TENANTKIT_UNKNOWN_TENANT_SETTING'
-  | 'TENANTKIT_UNKNOWN_CHECK'
-  | 'TENANTKIT_UNKNOWN_ROLE'
-  | 'TENANTKIT_ISOLATION_NOT_PROVEN';
+export const RLS_ASSERT_ERROR_CODES = [
+  'TENANTKIT_BYPASSING_IDENTITY',
+  'TENANTKIT_TENANT_CONTEXT',
+  'TENANTKIT_UNKNOWN_TENANT_COLUMN',
+  'TENANTKIT_UNKNOWN_TABLE',
+  'TENANTKIT_UNKNOWN_TENANT_SETTING',
+  'TENANTKIT_UNKNOWN_CHECK',
+  'TENANTKIT_UNKNOWN_ROLE',
+  'TENANTKIT_ISOLATION_NOT_PROVEN',
+] as const;
+export type RlsAssertErrorCode = (typeof RLS_ASSERT_ERROR_CODES)[number];
 
 /** Base of rls-assert's errors; `code` is typed with its own codes. */
 export class RlsAssertError extends TenantkitError<RlsAssertErrorCode> {}
