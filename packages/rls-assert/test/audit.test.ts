@@ -1,7 +1,7 @@
 import { discoverTenancy, introspectSchema } from '@tenantkit/fixtures';
 import { type BackendKind, type Kit, type NativeServer, type TestDatabase, startKit, startNativeServer } from '@tenantkit/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { UnknownRoleError, readCatalog, relationsNamedIn } from '../src/audit/catalog.js';
+import { readCatalog, relationsNamedIn } from '../src/audit/catalog.js';
 import { type Scenario, evaluate } from '../src/audit/policy-expression.js';
 import { parseExpression } from '../src/audit/policy-parser.js';
 import { auditCatalog, sortFindings } from '../src/audit/rules.js';
@@ -280,7 +280,7 @@ GRANT SELECT ON tenants, documents TO tk_audit_members;
     let findings: Finding[];
     try {
       findings = await auditSchema(kit, async (db) => {
-        await expect(readCatalog(db, 'tk_no_such_role')).rejects.toBeInstanceOf(UnknownRoleError);
+        await expect(readCatalog(db, 'tk_no_such_role')).rejects.toMatchObject({ code: 'TENANTKIT_UNKNOWN_ROLE', object: 'tk_no_such_role', message: expect.stringContaining('What exists: ') });
       });
     } finally {
       await kit.stop();

@@ -1,5 +1,6 @@
 import { type Queryable, quoteIdent } from '@tenantkit/testkit';
 import { escapeRegExp } from '@tenantkit/testkit/internal';
+import { NamesNothingError } from '../errors.js';
 
 /**
  * What the audit rules read from pg_catalog, in five queries whatever the size of the schema:
@@ -297,16 +298,14 @@ interface FunctionRow {
 const KINDS: Record<string, RelationKind> = { r: 'table', p: 'partitioned', v: 'view', m: 'materialized view' };
 const COMMANDS: Record<string, PolicyCommand> = { '*': 'ALL', r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE' };
 
-/** The app role does not exist: nothing about it can be read. */
-export class UnknownRoleError extends Error {
-  constructor(readonly role: string) {
-    super(`Role "${role}" does not exist in this database cluster, so its privileges cannot be audited. Pass the role the application connects as (appRole).`);
-    this.name = 'UnknownRoleError';
-  }
-}
+/** Roles a user could have meant, for the error when the app role does not exist. */
+const USER_ROLES_SQL = `SELECT rolname::text AS name FROM pg_catalog.pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname`;
 
 export async function readCatalog(db: Queryable, appRole: string): Promise<Catalog> {
-  if ((await db.query(ROLE_SQL, [appRole])).rows.length === 0) throw new UnknownRoleError(appRole);
+  if ((await db.query(ROLE_SQL, [appRole])).rows.length === 0) {
+    const existing = (await db.query<{ name: string }>(USER_ROLES_SQL)).rows.map((row) => row.name);
+    throw new NamesNothingError('TENANTKIT_UNKNOWN_ROLE', 'The app role', [appRole], existing, 'Its privileges cannot be audited: pass the role the application connects as (appRole), created as the project creates it (setup).');
+  }
 
   const roleRows = (await db.query<RoleRow>(ROLES_SQL, [appRole])).rows;
   const roles = new Map<string, CatalogRole>(
