@@ -38,6 +38,18 @@ export interface ServerEngineOptions {
   readonly lockTimeoutMs?: number;
 }
 
+/**
+ * A clone in the pool with the connections a test opens first already logged in (a login costs about
+ * as much as the clone itself), so acquiring one is a pop and the first query runs at once.
+ */
+interface ReadyClone {
+  readonly name: string;
+  readonly sessions: Map<IdentityName, Promise<OpenSession | undefined>>;
+}
+
+/** The identities every test of database isolation talks as: its setup (admin) and the code under test (app). */
+const PRE_OPENED: readonly IdentityName[] = ['admin', 'app'];
+
 /** Advisory-lock class of every lock the kit takes ("tk"). */
 const LOCK_CLASS = 0x746b;
 const CLONE_PATTERN = /^tk_([0-9a-f]{10})_\d+$/;
@@ -66,12 +78,13 @@ export class ServerEngine implements Backend {
   readonly #options: ServerEngineOptions;
   #control: OpenSession | undefined;
   #sequence = 0;
-  readonly #ready = new Map<string, string[]>();
+  readonly #ready = new Map<string, ReadyClone[]>();
   readonly #pending = new Set<Promise<unknown>>();
   #refillError: unknown;
   /** The first database that could not be dropped in the background, reported by stop(). */
   #dropError: unknown;
   #filling = 0;
+  #toldPoolEmpty = false;
   #stopped = false;
 
   constructor(endpoint: ServerEndpoint, options: ServerEngineOptions) {
@@ -286,9 +299,9 @@ export class ServerEngine implements Backend {
       this.#track(
         this.#clone(template)
           .then(
-            (name) => {
+            async (name) => {
               if (this.#stopped) return this.#drop(name);
-              ready.push(name);
+              ready.push(await this.#preOpen(name));
             },
             (error: unknown) => {
               this.#refillError = error;
@@ -297,6 +310,22 @@ export class ServerEngine implements Backend {
           .finally(() => this.#filling--),
       );
     }
+  }
+
+  /** Logs the first identities in; a login that fails is left to the test, which opens its own. */
+  async #preOpen(name: string): Promise<ReadyClone> {
+    const sessions = new Map<IdentityName, Promise<OpenSession | undefined>>();
+    for (const identity of PRE_OPENED) {
+      sessions.set(identity, connectPg(this.#urlFor(identity, name), `tenantkit ${identity}`).catch(() => undefined));
+    }
+    await Promise.all(sessions.values());
+    return { name, sessions };
+  }
+
+  /** Closes the connections of a clone that no test used. */
+  async #closeUnused(clone: ReadyClone): Promise<void> {
+    for (const pending of clone.sessions.values()) await (await pending)?.close().catch(() => undefined);
+    clone.sessions.clear();
   }
 
   /** Fills the pool now and waits for it (warm-up before the first test). */
@@ -316,13 +345,27 @@ export class ServerEngine implements Backend {
       throw error;
     }
     const usePool = options.pool ?? true;
-    const name = (usePool ? this.#ready.get(template.name)?.shift() : undefined) ?? (await this.#clone(template));
-    if (usePool) this.#refill(template);
+    const pooled = usePool ? this.#ready.get(template.name)?.shift() : undefined;
+    const clone: ReadyClone = pooled ?? { name: await this.#clone(template), sessions: new Map() };
+    const { name } = clone;
+    if (usePool) {
+      this.#refill(template);
+      // Said once: tests that acquire faster than clones are made wait for one each.
+      if (!pooled && this.#options.poolSize > 0 && !this.#toldPoolEmpty) {
+        this.#toldPoolEmpty = true;
+        progress(`the pool of ${template.name} was empty: tests acquire faster than clones are made (poolSize ${this.#options.poolSize}); a larger poolSize keeps more ready`);
+      }
+    }
     return {
       name,
       urlFor: (identity) => this.#urlFor(identity, name),
-      open: (identity) => connectPg(this.#urlFor(identity, name), `tenantkit ${identity}`),
+      open: async (identity) => {
+        const ready = clone.sessions.get(identity);
+        clone.sessions.delete(identity);
+        return (await ready) ?? connectPg(this.#urlFor(identity, name), `tenantkit ${identity}`);
+      },
       dispose: async ({ keep }) => {
+        await this.#closeUnused(clone);
         if (keep) return this.#urlFor('admin', name);
         void this.#track(this.#drop(name)).catch((error: unknown) => {
           this.#dropError ??= error;
@@ -382,9 +425,10 @@ export class ServerEngine implements Backend {
     await this.idle();
     const control = this.#control;
     if (control) {
-      for (const names of this.#ready.values()) {
-        for (const name of names.splice(0)) {
-          await this.#drop(name).catch((error: unknown) => {
+      for (const clones of this.#ready.values()) {
+        for (const clone of clones.splice(0)) {
+          await this.#closeUnused(clone);
+          await this.#drop(clone.name).catch((error: unknown) => {
             this.#dropError ??= error;
           });
         }
