@@ -2,13 +2,13 @@
 // server start, template build and per-test acquisition; writes results/container.json.
 // Needs a container engine: DOCKER_HOST (or a local Docker) and TENANTKIT_CONTAINER_IMAGE, e.g.
 //   exports="$(scripts/container-engine.sh start)"; eval "$exports"; pnpm --filter @tenantkit/bench bench:container
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kit, type KitOptions, startKit } from '@tenantkit/testkit';
 import { findNativeBinaries, probeContainerRuntime } from '@tenantkit/testkit/internal';
 import { writeBenchMigrations } from './schema.ts';
+import { type Stat, commit, stat, worktreeClean } from './stats.ts';
 
 process.env.TENANTKIT_QUIET ??= '1';
 delete process.env.TENANTKIT_BACKEND;
@@ -16,24 +16,7 @@ delete process.env.TENANTKIT_BACKEND;
 const START_SAMPLES = Number(process.env.BENCH_START_SAMPLES ?? 5);
 const ACQUIRE_SAMPLES = Number(process.env.BENCH_ACQUIRE_SAMPLES ?? 20);
 
-interface Stat {
-  p50: number;
-  p95: number;
-  n: number;
-  samples: number[];
-}
 
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}
-
-function stat(samples: number[]): Stat {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  const median = sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)]!;
-  return { p50: round(median), p95: round(p95), n: sorted.length, samples: samples.map(round) };
-}
 
 interface Candidate {
   readonly label: string;
@@ -104,22 +87,7 @@ async function benchAcquire(candidate: Candidate): Promise<Stat> {
   }
 }
 
-const commit = (() => {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-})();
 
-/** Figures from a working tree with changes are not the commit's figures alone; say so. */
-const worktreeClean = (() => {
-  try {
-    return execFileSync('git', ['status', '--porcelain'], { encoding: 'utf8' }).trim() === '';
-  } catch {
-    return false;
-  }
-})();
 
 const results: Record<string, { serverVersion: string; startMs: Stat; templateBuildMs: Stat; acquireFirstQueryMs: Stat }> = {};
 try {

@@ -20,6 +20,7 @@ import {
   startNativeServer,
 } from '@tenantkit/testkit';
 import { ServerEngine } from '@tenantkit/testkit/internal';
+import { type Stat, commit, round, stat, worktreeClean } from './stats.ts';
 import pg from 'pg';
 
 process.env.TENANTKIT_QUIET ??= '1';
@@ -51,25 +52,7 @@ const upFiles = (await readdir(migrationsDir))
 const work = await mkdtemp(join(tmpdir(), 'tenantkit-bench-suite-'));
 const cacheDir = join(work, 'cache');
 
-interface Stat {
-  p50: number;
-  p95: number;
-  n: number;
-}
 
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-/** Median and nearest-rank p95 (of 5 samples, p95 is the slowest). */
-function stat(samples: readonly number[]): Stat {
-  const sorted = [...samples].sort((a, b) => a - b);
-  if (sorted.length === 0) throw new Error('no samples');
-  const middle = sorted.length / 2;
-  const median = sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)]!;
-  return { p50: round(median), p95: round(p95), n: sorted.length };
-}
 
 // ---- the test body every runner executes --------------------------------------------------------
 
@@ -406,20 +389,6 @@ async function naiveSuite(peer: PeerServer, tests: number, sample: number): Prom
 
 // ---- the run ----------------------------------------------------------------------------------
 
-const commit = (() => {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-})();
-const worktreeClean = (() => {
-  try {
-    return execFileSync('git', ['status', '--porcelain'], { encoding: 'utf8' }).trim() === '';
-  } catch {
-    return false;
-  }
-})();
 
 const samples = {
   kitNativeDatabase: [] as KitSuite[],
