@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { processRunning } from '../../process-state.js';
 
 /**
  * Every container the kit starts carries these labels, so what a killed test process left behind
@@ -23,22 +23,6 @@ export interface ContainerSummary {
 export interface DockerApi {
   listContainers(options: { all: boolean; filters: { label: string[] } }): Promise<ContainerSummary[]>;
   getContainer(id: string): { remove(options: { force: boolean; v: boolean }): Promise<unknown> };
-}
-
-/** True while `pid` exists and has not exited (EPERM means it exists but belongs to someone else). */
-function processRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  // Linux: an exited child its parent has not waited for yet still answers kill(pid, 0).
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return true;
-  }
 }
 
 /**

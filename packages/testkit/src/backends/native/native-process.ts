@@ -1,6 +1,5 @@
 // The native server's process plumbing: small helpers about processes, ports and logs, and the hooks
 // that stop every server this process started when it exits or is interrupted.
-import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
@@ -54,29 +53,6 @@ export function freePort(): Promise<number> {
 }
 
 /** True while `pid` exists (EPERM means it exists but belongs to someone else). */
-export function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Linux only: an exited child nobody has reaped yet still answers kill(pid, 0). */
-export function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
-  }
-}
-
-export function processRunning(pid: number): boolean {
-  return processExists(pid) && !isZombie(pid);
-}
-
 export function trySignal(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DATA_DIR_PREFIX, POLL_INTERVAL_MS, STOP_GRACE_MS, delay, processExists, processRunning, trySignal } from './native-process.js';
+import { processExists, processRunning } from '../../process-state.js';
+import { DATA_DIR_PREFIX, POLL_INTERVAL_MS, STOP_GRACE_MS, delay, trySignal } from './native-process.js';
 
 // ---------------------------------------------------------------------------------------------
 // State files, so a later run can clean up after a process that was killed
