@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { ContainerImageUnavailableError, ContainerRuntimeUnavailableError, InvalidOptionError } from '../../errors.js';
+import { ContainerImageUnavailableError, ContainerRuntimeUnavailableError, InvalidOptionError, ServerStartFailedError, messageOf } from '../../errors.js';
 import { importPeer } from '../../peer.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
 import type { ServerEndpoint } from '../server/server-engine.js';
@@ -183,7 +183,12 @@ export async function containerEndpoint(options: ContainerBackendOptions): Promi
   } catch (cause) {
     const present = await client.image.exists(testcontainers.ImageName.fromString(image)).catch(() => true);
     if (!present) throw new ContainerImageUnavailableError(image, cause);
-    throw cause;
+    throw new ServerStartFailedError(
+      `the PostgreSQL container ${image}`,
+      `${messageOf(cause).trim()} (the engine's log of the container has the server's own output: docker logs, or podman logs, of the container labelled ${CONTAINER_OWNER_LABEL}=${CONTAINER_OWNER})`,
+      '',
+      cause,
+    );
   }
   progress(`container ${image} ${reuse ? 'ready (reusable)' : 'ready'} in ${formatMs(elapsedMs(startedAt))}`);
   return {
