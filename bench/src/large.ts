@@ -1,27 +1,41 @@
-// pnpm bench:large: audit and seed of large schemas (one file, and the same in 10 migrations), each
-// in a process of its own so its peak RSS is measured; writes results/large-schema.json.
-// BENCH_LARGE_TABLES=500,5000 picks the sizes (default 500; 5,000 takes minutes per figure). Figures
-// of other sizes and backends already in the file are kept, each stamped with its own commit.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// Audit and seed of large schemas (one file, and the same in 10 migrations), each in a process of its
+// own so its peak RSS is its own.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeLargeSchemaFile, writeLargeSchemaMigrations } from './large-schema.ts';
+import { type Stat, stat } from './stats.ts';
 
-const sizes = (process.env.BENCH_LARGE_TABLES ?? '500').split(',').map(Number);
-const backends = (process.env.BENCH_LARGE_BACKENDS ?? 'native,pglite').split(',') as ('native' | 'pglite')[];
 // PGlite keeps the whole database in the Node process; past this the kit's answer is "use native".
 const PGLITE_HEAP_MB = 4096;
 const child = fileURLToPath(new URL('./large-child.ts', import.meta.url));
-const work = await mkdtemp(join(tmpdir(), 'tenantkit-bench-large-'));
 
-interface Figure {
-  commit: string;
-  measuredAt: string;
-  backend: string;
-  tables: number;
-  layout: 'file' | '10 migrations';
+export interface LargeCase {
+  readonly backend: 'native' | 'pglite';
+  readonly tables: number;
+  readonly layout: 'file' | '10 migrations';
+  /** Processes run; each gives one sample of every figure. */
+  readonly samples: number;
+}
+
+export interface LargeFigure {
+  readonly backend: string;
+  readonly tables: number;
+  readonly layout: string;
+  readonly ok: boolean;
+  readonly samples: number;
+  readonly startMs?: Stat;
+  readonly auditMs?: Stat;
+  readonly seedMs?: Stat;
+  readonly proven?: number;
+  readonly rows?: number;
+  /** The largest peak RSS of the samples' processes. */
+  readonly maxRssMb: number;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+interface ChildResult {
   ok: boolean;
   startMs?: number;
   auditMs?: number;
@@ -29,52 +43,55 @@ interface Figure {
   proven?: number;
   rows?: number;
   maxRssMb: number;
-  wallMs: number;
   code?: string;
   message?: string;
 }
 
-const commit = (() => {
+function runChild(backend: string, source: string): ChildResult {
+  const run = spawnSync(process.execPath, [`--max-old-space-size=${PGLITE_HEAP_MB}`, child, backend, source], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const last = run.stdout.trim().split('\n').pop() ?? '';
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    return JSON.parse(last) as ChildResult;
   } catch {
-    return 'unknown';
+    return { ok: false, maxRssMb: 0, code: `exit ${run.status ?? run.signal}`, message: (run.stderr || run.stdout).trim().split('\n').slice(-3).join(' | ') };
   }
-})();
-const figures: Figure[] = [];
-try {
-  for (const tables of sizes) {
-    const file = join(work, `schema-${tables}.sql`);
-    const dir = join(work, `migrations-${tables}`);
-    await writeLargeSchemaFile(file, tables);
-    await writeLargeSchemaMigrations(dir, tables, 10);
-    for (const backend of backends) {
-      for (const [layout, source] of [['file', file], ['10 migrations', dir]] as const) {
-        const started = performance.now();
-        const run = spawnSync(process.execPath, [`--max-old-space-size=${PGLITE_HEAP_MB}`, child, backend, source], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-        const wallMs = Math.round(performance.now() - started);
-        const last = run.stdout.trim().split('\n').pop() ?? '';
-        let figure: Figure;
-        try {
-          figure = { commit, measuredAt: new Date().toISOString(), backend, tables, layout, wallMs, ...JSON.parse(last) };
-        } catch {
-          figure = { commit, measuredAt: new Date().toISOString(), backend, tables, layout, wallMs, ok: false, maxRssMb: 0, code: `exit ${run.status ?? run.signal}`, message: (run.stderr || run.stdout).trim().split('\n').slice(-3).join(' | ') };
-        }
-        figures.push(figure);
-        console.log(`${backend.padEnd(7)}${String(tables).padStart(6)} tables (${layout.padEnd(13)}) ${figure.ok ? `start ${Math.round(figure.startMs!)} ms, audit ${Math.round(figure.auditMs!)} ms (${figure.proven} proven), seed ${Math.round(figure.seedMs!)} ms (${figure.rows} rows)` : `FAILED ${figure.code}: ${figure.message}`}; peak RSS ${figure.maxRssMb} MB`);
-      }
-    }
-  }
-} finally {
-  await rm(work, { recursive: true, force: true });
 }
 
-const target = new URL('../results/large-schema.json', import.meta.url);
-const same = (a: Figure, b: Figure) => a.backend === b.backend && a.tables === b.tables && a.layout === b.layout;
-const kept = await readFile(target, 'utf8').then(
-  (text) => ((JSON.parse(text) as { figures?: Figure[] }).figures ?? []).filter((old) => old.commit && !figures.some((figure) => same(old, figure))),
-  () => [] as Figure[],
-);
-const all = [...kept, ...figures].sort((a, b) => a.tables - b.tables || a.backend.localeCompare(b.backend) || a.layout.localeCompare(b.layout));
-const output = { generatedAt: new Date().toISOString(), node: process.versions.node, note: 'one sample per figure; RSS is the Node process (PGlite runs inside it; a native server does not)', figures: all };
-await writeFile(target, `${JSON.stringify(output, null, 2)}\n`);
+export async function measureLarge(work: string, cases: readonly LargeCase[]): Promise<LargeFigure[]> {
+  const figures: LargeFigure[] = [];
+  const written = new Set<string>();
+  for (const { backend, tables, layout, samples } of cases) {
+    const source = layout === 'file' ? join(work, `schema-${tables}.sql`) : join(work, `migrations-${tables}`);
+    if (!written.has(source)) {
+      if (layout === 'file') await writeLargeSchemaFile(source, tables);
+      else await writeLargeSchemaMigrations(source, tables, 10);
+      written.add(source);
+    }
+    const results: ChildResult[] = [];
+    for (let i = 0; i < samples; i++) {
+      const result = runChild(backend, source);
+      results.push(result);
+      if (!result.ok) break;
+    }
+    const failed = results.find((result) => !result.ok);
+    const maxRssMb = Math.max(...results.map((result) => result.maxRssMb));
+    const figure: LargeFigure = failed
+      ? { backend, tables, layout, ok: false, samples: results.length, maxRssMb, ...(failed.code ? { code: failed.code } : {}), ...(failed.message ? { message: failed.message } : {}) }
+      : {
+          backend,
+          tables,
+          layout,
+          ok: true,
+          samples: results.length,
+          startMs: stat(results.map((result) => result.startMs!)),
+          auditMs: stat(results.map((result) => result.auditMs!)),
+          seedMs: stat(results.map((result) => result.seedMs!)),
+          proven: results[0]!.proven!,
+          rows: results[0]!.rows!,
+          maxRssMb,
+        };
+    figures.push(figure);
+    process.stderr.write(`large: ${backend} ${tables} tables (${layout}): ${figure.ok ? `audit ${Math.round(figure.auditMs!.p50)} ms, seed ${Math.round(figure.seedMs!.p50)} ms` : `FAILED ${figure.code}: ${figure.message}`}; peak RSS ${maxRssMb} MB\n`);
+  }
+  return figures;
+}

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const TENANT_TABLES = 28;
@@ -93,4 +93,17 @@ CREATE POLICY ${name}_tenant ON ${name} USING (tenant_id = NULLIF(current_settin
     );
     await writeFile(join(dir, `${base}.down.sql`), `DROP TABLE ${name};\n`);
   }
+}
+
+const SUITE_ADDITIONS = new URL('../fixtures/suite-migrations/', import.meta.url);
+
+/**
+ * The suite's schema: the bench schema's 20 migrations, then the documents table its tests use
+ * (bench/fixtures/suite-migrations), as a product's 21st and 22nd migrations would add it.
+ */
+export async function writeSuiteMigrations(dir: string): Promise<number> {
+  const count = await writeBenchMigrations(dir);
+  const additions = (await readdir(SUITE_ADDITIONS)).filter((name) => name.endsWith('.sql'));
+  for (const name of additions) await copyFile(new URL(name, SUITE_ADDITIONS), join(dir, name));
+  return count + additions.filter((name) => name.endsWith('.up.sql')).length;
 }

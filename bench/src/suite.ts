@@ -1,12 +1,11 @@
-// pnpm bench:suite: one realistic 200-test suite run end to end by the kit (native database and
-// transaction isolation, PGlite), by pgsql-test the way its README shows, and by migrating a fresh
-// database per test; side by side in rounds of one run, written to results/suite.json.
+// The same realistic 200-test suite run end to end by the kit (native database and transaction
+// isolation, PGlite), by pgsql-test the way its README shows, and by migrating a fresh database per
+// test; side by side in rounds of one run, on one already running server (as a vitest run's global
+// setup gives every test file).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type KitOptions,
   type NativeServer,
@@ -20,11 +19,9 @@ import {
   startNativeServer,
 } from '@tenantkit/testkit';
 import { ServerEngine } from '@tenantkit/testkit/internal';
-import { type Stat, commit, round, stat, worktreeClean } from './stats.ts';
 import pg from 'pg';
+import { type Stat, type Target, line, ratio, round, samples as sampleCount, stat, target } from './stats.ts';
 
-process.env.TENANTKIT_QUIET ??= '1';
-delete process.env.TENANTKIT_BACKEND;
 // pgsql-test reads PG* variables over its options; the bench passes every connection setting itself.
 for (const name of ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE']) delete process.env[name];
 // Its logger prints a line per client and database at the default level; the table is the output here.
@@ -35,24 +32,20 @@ process.env.PATH = `${CLIENT_BIN}${delimiter}${process.env.PATH ?? ''}`;
 const { getConnections, seed } = await import('pgsql-test');
 type PgTestClient = Awaited<ReturnType<typeof getConnections>>['db'];
 
-const TESTS = Number(process.env.BENCH_SUITE_TESTS ?? 200);
-const ROUNDS = Number(process.env.BENCH_SUITE_ROUNDS ?? 5);
+const TESTS = sampleCount(200, 20);
+const ROUNDS = sampleCount(5, 1);
 /** Migrating a database per test is slow: this many tests per sample, scaled to TESTS. */
-const NAIVE_TESTS = Number(process.env.BENCH_SUITE_NAIVE_TESTS ?? 20);
+const NAIVE_TESTS = sampleCount(20, 4);
 /** pgsql-test per-file setups timed on their own each round, beside the one inside its suite. */
-const SETUP_EXTRA = Number(process.env.BENCH_SUITE_SETUP_EXTRA ?? 4);
-/** Raw clones timed on each native server of the database-isolation suite, after its tests. */
-const RAW_PER_ROUND = Number(process.env.BENCH_SUITE_RAW ?? 5);
+const SETUP_EXTRA = sampleCount(4, 1);
+/** Raw clones timed on the server after each database-isolation suite. */
+const RAW_PER_ROUND = sampleCount(5, 2);
 
-const migrationsDir = fileURLToPath(new URL('../fixtures/suite-migrations/', import.meta.url));
-const upFiles = (await readdir(migrationsDir))
-  .filter((name) => name.endsWith('.up.sql'))
-  .sort()
-  .map((name) => join(migrationsDir, name));
-const work = await mkdtemp(join(tmpdir(), 'tenantkit-bench-suite-'));
-const cacheDir = join(work, 'cache');
-
-
+export interface SuiteInput {
+  /** The bench schema plus the suite's documents table. */
+  readonly migrationsDir: string;
+  readonly cacheDir: string;
+}
 
 // ---- the test body every runner executes --------------------------------------------------------
 
@@ -182,9 +175,9 @@ interface KitSuite {
   serverVersion: string;
 }
 
-async function kitSuite(options: KitOptions, rawClones: number): Promise<KitSuite> {
+async function kitSuite(input: SuiteInput, options: KitOptions, rawClones: number, sharedAdminUrl?: string): Promise<KitSuite> {
   const startedAt = performance.now();
-  const kit = await startKit({ ...options, migrations: migrationsDir, ...(options.backend === 'pglite' ? { cacheDir } : {}) });
+  const kit = await startKit({ ...options, migrations: input.migrationsDir, ...(options.backend === 'pglite' ? { cacheDir: input.cacheDir } : {}) });
   const startMs = performance.now() - startedAt;
   const acquireCall: number[] = [];
   const acquireReady: number[] = [];
@@ -230,7 +223,20 @@ async function kitSuite(options: KitOptions, rawClones: number): Promise<KitSuit
     await kit.stop();
     stopMs = performance.now() - stopping;
   }
+  // On the shared server the template outlives the kit; dropped, so the next suite builds its own.
+  if (sharedAdminUrl) await dropDatabase(sharedAdminUrl, kit.template.name);
   return { totalMs: startMs + testsMs + stopMs, startMs, testsMs, stopMs, acquireCall, acquireReady, release, perTest, rawCreateDb, rawLogin, serverVersion: kit.backend.serverVersion };
+}
+
+async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`ALTER DATABASE ${quoteIdent(name)} IS_TEMPLATE false`);
+    await admin.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
 }
 
 /** CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY on the kit's own server, each dropped after. */
@@ -302,13 +308,13 @@ interface PeerSuite {
 }
 
 /** One test file of pgsql-test: getConnections with the migrations as SQL seed files, a savepoint per test, teardown. */
-async function pgsqlTestSuite(peer: PeerServer, tests: number): Promise<PeerSuite> {
+async function pgsqlTestSuite(peer: PeerServer, upFiles: readonly string[], tests: number): Promise<PeerSuite> {
   const { server } = peer;
   const startedAt = performance.now();
   const { db, teardown } = await getConnections(
     { pg: { host: server.host, port: server.port, user: server.adminUser, password: server.adminPassword } },
     [
-      seed.sqlfile(upFiles),
+      seed.sqlfile([...upFiles]),
       seed.fn(async ({ pg: superuser }) => {
         await superuser.query(GRANTS('authenticated, administrator'));
       }),
@@ -357,7 +363,7 @@ function pgSession(client: pg.Client): Session {
 }
 
 /** Per test: CREATE DATABASE, every migration, grants, the test, DROP DATABASE. */
-async function naiveSuite(peer: PeerServer, tests: number, sample: number): Promise<number> {
+async function naiveSuite(peer: PeerServer, migrationsDir: string, tests: number, sample: number): Promise<number> {
   const { server, naiveApp } = peer;
   const migrator = sqlDirectory(migrationsDir);
   const control = new pg.Client({ connectionString: server.adminUrl });
@@ -389,188 +395,174 @@ async function naiveSuite(peer: PeerServer, tests: number, sample: number): Prom
 
 // ---- the run ----------------------------------------------------------------------------------
 
-
-const samples = {
-  kitNativeDatabase: [] as KitSuite[],
-  kitNativeTransaction: [] as KitSuite[],
-  kitPglite: [] as KitSuite[],
-  pgsqlTest: [] as PeerSuite[],
-  naiveScaledMs: [] as number[],
-  pgsqlTestSetupMs: [] as number[],
-};
-let kitPgliteColdMs = Number.NaN;
-let peerVersion = '';
-
-const peer = await startPeerServer();
-try {
-  peerVersion = `PostgreSQL ${peer.server.version}`;
-  // The first PGlite start builds its snapshot; a suite is run again and again on a warm cache.
-  kitPgliteColdMs = (await kitSuite({ backend: 'pglite' }, 0)).totalMs;
-  const runners: (() => Promise<void>)[] = [
-    async () => void samples.kitNativeDatabase.push(await kitSuite({ backend: 'native', isolation: 'database' }, RAW_PER_ROUND)),
-    async () => void samples.kitNativeTransaction.push(await kitSuite({ backend: 'native', isolation: 'transaction' }, 0)),
-    async () => void samples.kitPglite.push(await kitSuite({ backend: 'pglite' }, 0)),
-    async () => {
-      const suite = await pgsqlTestSuite(peer, TESTS);
-      samples.pgsqlTest.push(suite);
-      samples.pgsqlTestSetupMs.push(suite.setupMs);
-    },
-    async () => void samples.naiveScaledMs.push(((await naiveSuite(peer, NAIVE_TESTS, samples.naiveScaledMs.length)) * TESTS) / NAIVE_TESTS),
-  ];
-  for (let r = 0; r < ROUNDS; r++) {
-    // Rotated each round, so no runner always follows the same one on a shared machine.
-    for (let k = 0; k < runners.length; k++) await runners[(r + k) % runners.length]!();
-    for (let k = 0; k < SETUP_EXTRA; k++) samples.pgsqlTestSetupMs.push((await pgsqlTestSuite(peer, 0)).setupMs);
-    process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
+/** Runs kit.acquire() ... with the vitest global setup's shared native server in the environment. */
+async function onSharedServer<T>(adminUrl: string, fn: () => Promise<T>): Promise<T> {
+  const previous = process.env.TENANTKIT_SHARED_SERVER;
+  process.env.TENANTKIT_SHARED_SERVER = JSON.stringify({ kind: 'native', adminUrl });
+  try {
+    return await fn();
+  } finally {
+    if (previous === undefined) delete process.env.TENANTKIT_SHARED_SERVER;
+    else process.env.TENANTKIT_SHARED_SERVER = previous;
   }
-} finally {
-  await peer.server.stop();
-  await rm(work, { recursive: true, force: true });
 }
 
-const suiteStat = (suites: readonly { totalMs: number }[]) => stat(suites.map((suite) => suite.totalMs));
-const all = <T,>(suites: readonly T[], pick: (suite: T) => readonly number[]) => suites.flatMap((suite) => [...pick(suite)]);
+export async function measureSuite(input: SuiteInput) {
+  const upFiles = (await readdir(input.migrationsDir))
+    .filter((name) => name.endsWith('.up.sql'))
+    .sort()
+    .map((name) => join(input.migrationsDir, name));
+  const samples = {
+    kitNativeDatabase: [] as KitSuite[],
+    kitNativeTransaction: [] as KitSuite[],
+    kitPglite: [] as KitSuite[],
+    pgsqlTest: [] as PeerSuite[],
+    naiveScaledMs: [] as number[],
+    pgsqlTestSetupMs: [] as number[],
+  };
+  let kitPgliteColdMs = Number.NaN;
+  const peer = await startPeerServer();
+  const peerVersion = `PostgreSQL ${peer.server.version}`;
+  const adminUrl = peer.server.adminUrl;
+  try {
+    // The first PGlite start builds its snapshot; a suite is run again and again on a warm cache.
+    kitPgliteColdMs = (await kitSuite(input, { backend: 'pglite' }, 0)).totalMs;
+    const runners: (() => Promise<void>)[] = [
+      async () => void samples.kitNativeDatabase.push(await onSharedServer(adminUrl, () => kitSuite(input, { backend: 'native', isolation: 'database' }, RAW_PER_ROUND, adminUrl))),
+      async () => void samples.kitNativeTransaction.push(await onSharedServer(adminUrl, () => kitSuite(input, { backend: 'native', isolation: 'transaction' }, 0, adminUrl))),
+      async () => void samples.kitPglite.push(await kitSuite(input, { backend: 'pglite' }, 0)),
+      async () => {
+        const suite = await pgsqlTestSuite(peer, upFiles, TESTS);
+        samples.pgsqlTest.push(suite);
+        samples.pgsqlTestSetupMs.push(suite.setupMs);
+      },
+      async () => void samples.naiveScaledMs.push(((await naiveSuite(peer, input.migrationsDir, NAIVE_TESTS, samples.naiveScaledMs.length)) * TESTS) / NAIVE_TESTS),
+    ];
+    for (let r = 0; r < ROUNDS; r++) {
+      // Rotated each round, so no runner always follows the same one on a shared machine.
+      for (let k = 0; k < runners.length; k++) await runners[(r + k) % runners.length]!();
+      for (let k = 0; k < SETUP_EXTRA; k++) samples.pgsqlTestSetupMs.push((await pgsqlTestSuite(peer, upFiles, 0)).setupMs);
+      process.stderr.write(`suite: round ${r + 1}/${ROUNDS} done\n`);
+    }
+  } finally {
+    await peer.server.stop();
+  }
 
-const suite = {
-  kitNativeDatabaseMs: suiteStat(samples.kitNativeDatabase),
-  kitNativeTransactionMs: suiteStat(samples.kitNativeTransaction),
-  kitPgliteMs: suiteStat(samples.kitPglite),
-  pgsqlTestMs: suiteStat(samples.pgsqlTest),
-  naiveMigratePerTestMs: stat(samples.naiveScaledMs),
-};
-const acquireCall = all(samples.kitNativeDatabase, (s) => s.acquireCall);
-const acquireReady = stat(all(samples.kitNativeDatabase, (s) => s.acquireReady));
-const acquireCallStat = stat(acquireCall);
-// The app role's first statement alone: on a database fresh from the pool, its login.
-const appFirstQuery = stat(all(samples.kitNativeDatabase, (s) => s.acquireReady.map((ms, i) => ms - s.acquireCall[i]!)));
-const rawCreateDb = stat(all(samples.kitNativeDatabase, (s) => s.rawCreateDb));
-const rawLogin = stat(all(samples.kitNativeDatabase, (s) => s.rawLogin));
-// A test waited for the pool when acquire() took longer than half a raw clone: a pop from the ready
-// list is well under a millisecond, an empty pool makes acquire() clone while the test waits.
-const poolEmptyWaits = acquireCall.filter((ms) => ms > rawCreateDb.p50 / 2).length;
-const acquireOver2xMedian = acquireCall.filter((ms) => ms > 2 * acquireCallStat.p50).length;
-const pgsqlTestSetup = stat(samples.pgsqlTestSetupMs);
-const pgsqlTestPerTest = stat(all(samples.pgsqlTest, (s) => s.perTest));
-
-const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
-const ratios = [
-  { name: 'kitNativeTransaction / pgsqlTest', value: ratio(suite.kitNativeTransactionMs.p50, suite.pgsqlTestMs.p50), target: '<= 1.0', met: (v: number) => v <= 1 },
-  { name: 'kitNativeDatabase / pgsqlTest', value: ratio(suite.kitNativeDatabaseMs.p50, suite.pgsqlTestMs.p50), target: '<= 1.5', met: (v: number) => v <= 1.5 },
-  { name: 'kitPglite / pgsqlTest', value: ratio(suite.kitPgliteMs.p50, suite.pgsqlTestMs.p50), target: '<= 2', met: (v: number) => v <= 2 },
-  { name: 'naiveMigratePerTest / kitNativeDatabase', value: ratio(suite.naiveMigratePerTestMs.p50, suite.kitNativeDatabaseMs.p50), target: '>= 10', met: (v: number) => v >= 10 },
-  { name: 'pgsqlTestSetup / acquireReady', value: ratio(pgsqlTestSetup.p50, acquireReady.p50), target: '>= 50', met: (v: number) => v >= 50 },
-  { name: 'acquireReady / rawCreateDb', value: ratio(acquireReady.p50, rawCreateDb.p50), target: '<= 0.25', met: (v: number) => v <= 0.25 },
-].map(({ met, ...row }) => ({ ...row, met: met(row.value) }));
-
-const breakdown = (suites: readonly KitSuite[]) => ({
-  startMs: stat(suites.map((s) => s.startMs)),
-  testsMs: stat(suites.map((s) => s.testsMs)),
-  stopMs: stat(suites.map((s) => s.stopMs)),
-  perTestMs: stat(all(suites, (s) => s.perTest)),
-  releaseMs: stat(all(suites, (s) => s.release)),
-});
-
-const output = {
-  commit,
-  worktreeClean,
-  measuredAt: new Date().toISOString(),
-  node: process.version,
-  versions: {
-    kitNative: samples.kitNativeDatabase[0]?.serverVersion,
-    peerServer: peerVersion,
-    pglite: samples.kitPglite[0]?.serverVersion,
-    pgsqlTestClients: execFileSync(join(CLIENT_BIN, 'psql'), ['--version'], { encoding: 'utf8' }).trim(),
-  },
-  schema: { tables: 2, migrations: upFiles.length, source: 'bench/fixtures/suite-migrations' },
-  samples: {
-    rounds: ROUNDS,
-    testsPerSuite: TESTS,
-    naiveTestsPerSample: NAIVE_TESTS,
-    acquireReady: acquireReady.n,
-    rawCreateDb: rawCreateDb.n,
-    rawLogin: rawLogin.n,
-    pgsqlTestSetup: pgsqlTestSetup.n,
-    pgsqlTestPerTest: pgsqlTestPerTest.n,
-  },
-  definitions: {
-    suite: `${TESTS} tests run one after another in one process; kit: startKit (server start, template build, pool warm-up) + tests + stop; pgsql-test: getConnections (role, createdb, migrations as seed SQL files, grants) + beforeEach/test/afterEach + teardown, its server already running; naive: CREATE DATABASE + migrations + grants + test + DROP DATABASE, ${NAIVE_TESTS} tests per sample scaled x${TESTS / NAIVE_TESTS}`,
-    test: 'app role without tenant context sees 0 documents; admin inserts 2 tenants and 3 documents each; app role in tenant A: list own (3), read B\'s document by id (0), rename own (1 row)',
-    acquireReady: 'kit native, isolation database, per test of the suite: kit.acquire() called to the result of the app role\'s first statement',
-    poolEmptyWaits: 'tests whose kit.acquire() took longer than half of rawCreateDb p50 (an empty pool clones while the test waits); acquireOver2xMedian counts acquire() calls slower than twice their median',
-    rawCreateDb: `CREATE DATABASE ... TEMPLATE <kit template> STRATEGY FILE_COPY on each database-isolation kit's server after its tests, ${RAW_PER_ROUND} per server`,
-    pgsqlTestPerTest: 'beforeEach + test + afterEach',
-    rawLogin: 'a new pg connection (TCP 127.0.0.1, scram-sha-256) to the same server and its SELECT 1, as the admin, timed beside rawCreateDb',
-    p95: 'nearest rank; with 5 samples it is the slowest',
-  },
-  suite,
-  server: {
-    acquireReadyP50Ms: acquireReady.p50,
-    acquireReadyP95Ms: acquireReady.p95,
-    acquireCallP50Ms: acquireCallStat.p50,
-    acquireCallP95Ms: acquireCallStat.p95,
-    appFirstQueryP50Ms: appFirstQuery.p50,
-    appFirstQueryP95Ms: appFirstQuery.p95,
-    poolEmptyWaits,
-    poolEmptyWaitsOf: acquireCall.length,
-    acquireOver2xMedian,
-    rawCreateDbP50Ms: rawCreateDb.p50,
-    rawCreateDbP95Ms: rawCreateDb.p95,
-    rawLoginP50Ms: rawLogin.p50,
-    rawLoginP95Ms: rawLogin.p95,
-  },
-  peer: {
-    pgsqlTestSetupP50Ms: pgsqlTestSetup.p50,
-    pgsqlTestSetupP95Ms: pgsqlTestSetup.p95,
-    pgsqlTestPerTestP50Ms: pgsqlTestPerTest.p50,
-    pgsqlTestPerTestP95Ms: pgsqlTestPerTest.p95,
-    pgsqlTestTeardownMs: stat(samples.pgsqlTest.map((s) => s.teardownMs)),
-    pgsqlTestTestsMs: stat(samples.pgsqlTest.map((s) => s.testsMs)),
-  },
-  breakdown: {
-    kitNativeDatabase: breakdown(samples.kitNativeDatabase),
-    kitNativeTransaction: breakdown(samples.kitNativeTransaction),
-    kitPglite: { ...breakdown(samples.kitPglite), coldCacheSuiteMs: round(kitPgliteColdMs) },
-  },
-  ratios,
-  raw: {
-    suiteMs: {
-      kitNativeDatabase: samples.kitNativeDatabase.map((s) => round(s.totalMs)),
-      kitNativeTransaction: samples.kitNativeTransaction.map((s) => round(s.totalMs)),
-      kitPglite: samples.kitPglite.map((s) => round(s.totalMs)),
-      pgsqlTest: samples.pgsqlTest.map((s) => round(s.totalMs)),
-      naiveMigratePerTestScaled: samples.naiveScaledMs.map(round),
+  const suiteStat = (suites: readonly { totalMs: number }[]) => stat(suites.map((suite) => suite.totalMs));
+  const all = <T,>(suites: readonly T[], pick: (suite: T) => readonly number[]) => suites.flatMap((suite) => [...pick(suite)]);
+  const suite = {
+    kitNativeDatabaseMs: suiteStat(samples.kitNativeDatabase),
+    kitNativeTransactionMs: suiteStat(samples.kitNativeTransaction),
+    kitPgliteMs: suiteStat(samples.kitPglite),
+    pgsqlTestMs: suiteStat(samples.pgsqlTest),
+    naiveMigratePerTestMs: stat(samples.naiveScaledMs),
+  };
+  const acquireCall = all(samples.kitNativeDatabase, (s) => s.acquireCall);
+  const acquireReady = stat(all(samples.kitNativeDatabase, (s) => s.acquireReady));
+  const acquireCallStat = stat(acquireCall);
+  // The app role's first statement alone: on a database fresh from the pool, its login.
+  const appFirstQuery = stat(all(samples.kitNativeDatabase, (s) => s.acquireReady.map((ms, i) => ms - s.acquireCall[i]!)));
+  const rawCreateDb = stat(all(samples.kitNativeDatabase, (s) => s.rawCreateDb));
+  const rawLogin = stat(all(samples.kitNativeDatabase, (s) => s.rawLogin));
+  // A test waited for the pool when acquire() took longer than half a raw clone: a pop from the ready
+  // list is well under a millisecond, an empty pool makes acquire() wait for a clone.
+  const poolEmptyWaits = acquireCall.filter((ms) => ms > rawCreateDb.p50 / 2).length;
+  const pgsqlTestSetup = stat(samples.pgsqlTestSetupMs);
+  const pgsqlTestPerTest = stat(all(samples.pgsqlTest, (s) => s.perTest));
+  const targets: Target[] = [
+    target('suite.kitNativeTransaction / suite.pgsqlTest', ratio(suite.kitNativeTransactionMs.p50, suite.pgsqlTestMs.p50), '<=', 1),
+    target('suite.kitNativeDatabase / suite.pgsqlTest', ratio(suite.kitNativeDatabaseMs.p50, suite.pgsqlTestMs.p50), '<=', 1.5),
+    target('suite.kitPglite / suite.pgsqlTest', ratio(suite.kitPgliteMs.p50, suite.pgsqlTestMs.p50), '<=', 2),
+    target('suite.naiveMigratePerTest / suite.kitNativeDatabase', ratio(suite.naiveMigratePerTestMs.p50, suite.kitNativeDatabaseMs.p50), '>=', 10),
+    target('peer.pgsqlTestSetup / server.acquireReady', ratio(pgsqlTestSetup.p50, acquireReady.p50), '>=', 50),
+    target('server.acquireReady / server.rawCreateDb', ratio(acquireReady.p50, rawCreateDb.p50), '<=', 0.25),
+  ];
+  const breakdown = (suites: readonly KitSuite[]) => ({
+    startMs: stat(suites.map((s) => s.startMs)),
+    testsMs: stat(suites.map((s) => s.testsMs)),
+    stopMs: stat(suites.map((s) => s.stopMs)),
+    perTestMs: stat(all(suites, (s) => s.perTest)),
+    releaseMs: stat(all(suites, (s) => s.release)),
+  });
+  return {
+    versions: {
+      kitNative: samples.kitNativeDatabase[0]?.serverVersion,
+      peerServer: peerVersion,
+      pglite: samples.kitPglite[0]?.serverVersion,
+      pgsqlTestClients: execFileSync(join(CLIENT_BIN, 'psql'), ['--version'], { encoding: 'utf8' }).trim(),
     },
-    pgsqlTestSetupMs: samples.pgsqlTestSetupMs.map(round),
-    rawLoginMs: all(samples.kitNativeDatabase, (s) => s.rawLogin).map(round),
-    rawCreateDbMs: all(samples.kitNativeDatabase, (s) => s.rawCreateDb).map(round),
-    acquireReadyMs: all(samples.kitNativeDatabase, (s) => s.acquireReady).map((ms) => Math.round(ms * 10) / 10),
-    acquireCallMs: acquireCall.map((ms) => Math.round(ms * 10) / 10),
-  },
-};
-const target = new URL('../results/suite.json', import.meta.url);
-await writeFile(target, `${JSON.stringify(output, null, 2)}\n`);
-
-const line = (name: string, s: Stat) => console.log(`${name.padEnd(36)}${s.p50.toFixed(1).padStart(11)}${s.p95.toFixed(1).padStart(11)}${String(s.n).padStart(6)}`);
-console.log(`tenantkit suite bench @ ${commit.slice(0, 12)}${worktreeClean ? '' : ' (uncommitted changes)'}: ${TESTS} tests, ${ROUNDS} rounds; node ${process.version}; kit native ${output.versions.kitNative}, peer ${peerVersion}, ${output.versions.pglite}`);
-console.log(`${'figure'.padEnd(36)}${'p50 ms'.padStart(11)}${'p95 ms'.padStart(11)}${'n'.padStart(6)}`);
-for (const [name, s] of Object.entries(suite)) line(`suite.${name}`, s);
-line('server.acquireReady', acquireReady);
-line('server.acquireCall', acquireCallStat);
-line('server.appFirstQuery', appFirstQuery);
-line('server.rawCreateDb', rawCreateDb);
-line('server.rawLogin', rawLogin);
-line('peer.pgsqlTestSetup', pgsqlTestSetup);
-line('peer.pgsqlTestPerTest', pgsqlTestPerTest);
-for (const [name, b] of Object.entries(output.breakdown)) {
-  line(`  ${name}.start`, b.startMs);
-  line(`  ${name}.tests`, b.testsMs);
-  line(`  ${name}.stop`, b.stopMs);
-  line(`  ${name}.perTest`, b.perTestMs);
-  line(`  ${name}.release`, b.releaseMs);
+    schema: { migrations: upFiles.length },
+    samples: { rounds: ROUNDS, testsPerSuite: TESTS, naiveTestsPerSample: NAIVE_TESTS, acquireReady: acquireReady.n, rawCreateDb: rawCreateDb.n, pgsqlTestSetup: pgsqlTestSetup.n, pgsqlTestPerTest: pgsqlTestPerTest.n },
+    definitions: {
+      suite: `${TESTS} tests run one after another in one process, every runner on one already running native server (the kit's as a vitest global setup shares it); kit: startKit (roles, template build, pool warm-up) + tests + stop, its template dropped after each suite so every suite builds one; pgsql-test: getConnections (role, createdb, migrations as seed SQL files, grants) + beforeEach/test/afterEach + teardown; naive: CREATE DATABASE + migrations + grants + test + DROP DATABASE, ${NAIVE_TESTS} tests per sample scaled x${TESTS / NAIVE_TESTS}`,
+      test: "app role without tenant context sees 0 documents; admin inserts 2 tenants and 3 documents each; app role in tenant A: list own (3), read B's document by id (0), rename own (1 row)",
+      acquireReady: 'kit native, isolation database, per test of the suite: kit.acquire() called to the result of the app role\'s first statement',
+      poolEmptyWaits: 'tests whose kit.acquire() took longer than half of rawCreateDb p50 (the pool had no clone ready)',
+      rawCreateDb: `CREATE DATABASE ... TEMPLATE <kit template> STRATEGY FILE_COPY on the same server after each database-isolation suite, ${RAW_PER_ROUND} per suite`,
+      rawLogin: 'a new pg connection (TCP 127.0.0.1, scram-sha-256) to the same server and its SELECT 1, as the admin',
+      pgsqlTestPerTest: 'beforeEach + test + afterEach',
+    },
+    suite,
+    server: {
+      acquireReadyP50Ms: acquireReady.p50,
+      acquireReadyP95Ms: acquireReady.p95,
+      acquireCallP50Ms: acquireCallStat.p50,
+      acquireCallP95Ms: acquireCallStat.p95,
+      appFirstQueryP50Ms: appFirstQuery.p50,
+      appFirstQueryP95Ms: appFirstQuery.p95,
+      poolEmptyWaits,
+      poolEmptyWaitsOf: acquireCall.length,
+      rawCreateDbP50Ms: rawCreateDb.p50,
+      rawCreateDbP95Ms: rawCreateDb.p95,
+      rawLoginP50Ms: rawLogin.p50,
+      rawLoginP95Ms: rawLogin.p95,
+    },
+    peer: {
+      pgsqlTestSetupP50Ms: pgsqlTestSetup.p50,
+      pgsqlTestSetupP95Ms: pgsqlTestSetup.p95,
+      pgsqlTestPerTestP50Ms: pgsqlTestPerTest.p50,
+      pgsqlTestPerTestP95Ms: pgsqlTestPerTest.p95,
+      pgsqlTestTeardownMs: stat(samples.pgsqlTest.map((s) => s.teardownMs)),
+    },
+    breakdown: {
+      kitNativeDatabase: breakdown(samples.kitNativeDatabase),
+      kitNativeTransaction: breakdown(samples.kitNativeTransaction),
+      kitPglite: { ...breakdown(samples.kitPglite), coldCacheSuiteMs: round(kitPgliteColdMs) },
+    },
+    targets,
+    raw: {
+      suiteMs: {
+        kitNativeDatabase: samples.kitNativeDatabase.map((s) => round(s.totalMs)),
+        kitNativeTransaction: samples.kitNativeTransaction.map((s) => round(s.totalMs)),
+        kitPglite: samples.kitPglite.map((s) => round(s.totalMs)),
+        pgsqlTest: samples.pgsqlTest.map((s) => round(s.totalMs)),
+        naiveMigratePerTestScaled: samples.naiveScaledMs.map(round),
+      },
+    },
+  };
 }
-line('  pgsqlTest.tests', output.peer.pgsqlTestTestsMs);
-line('  pgsqlTest.teardown', output.peer.pgsqlTestTeardownMs);
-console.log(`server.poolEmptyWaits: ${poolEmptyWaits} of ${acquireCall.length} acquisitions (acquire() over ${round(rawCreateDb.p50 / 2)} ms); acquire() over 2x its median: ${acquireOver2xMedian}`);
-console.log(`suite.kitPglite with a cold snapshot cache (one run): ${round(kitPgliteColdMs)} ms`);
-for (const row of ratios) console.log(`${row.met ? 'met    ' : 'NOT MET'} ${row.name.padEnd(42)}${String(row.value).padStart(9)}  target ${row.target}`);
-console.log(`written to ${fileURLToPath(target)}`);
+
+export type SuiteFigures = Awaited<ReturnType<typeof measureSuite>>;
+
+/** The suite's lines of the printed table. */
+export function suiteLines(figures: SuiteFigures): string[] {
+  const rows: [string, Stat][] = [
+    ...Object.entries(figures.suite).map(([name, s]) => [`suite.${name}`, s] as [string, Stat]),
+    ...Object.entries(figures.breakdown).flatMap(([name, b]) => [
+      [`  ${name}.start`, b.startMs],
+      [`  ${name}.tests`, b.testsMs],
+      [`  ${name}.perTest`, b.perTestMs],
+    ] as [string, Stat][]),
+    ['peer.pgsqlTestPerTest', { p50: figures.peer.pgsqlTestPerTestP50Ms, p95: figures.peer.pgsqlTestPerTestP95Ms, n: figures.samples.pgsqlTestPerTest }],
+    ['peer.pgsqlTestSetup', { p50: figures.peer.pgsqlTestSetupP50Ms, p95: figures.peer.pgsqlTestSetupP95Ms, n: figures.samples.pgsqlTestSetup }],
+    ['server.acquireReady', { p50: figures.server.acquireReadyP50Ms, p95: figures.server.acquireReadyP95Ms, n: figures.samples.acquireReady }],
+    ['server.appFirstQuery', { p50: figures.server.appFirstQueryP50Ms, p95: figures.server.appFirstQueryP95Ms, n: figures.samples.acquireReady }],
+    ['server.rawCreateDb', { p50: figures.server.rawCreateDbP50Ms, p95: figures.server.rawCreateDbP95Ms, n: figures.samples.rawCreateDb }],
+    ['server.rawLogin', { p50: figures.server.rawLoginP50Ms, p95: figures.server.rawLoginP95Ms, n: figures.samples.rawCreateDb }],
+  ];
+  return [
+    ...rows.map(([name, s]) => line(name, s)),
+    `server.poolEmptyWaits: ${figures.server.poolEmptyWaits} of ${figures.server.poolEmptyWaitsOf} acquisitions`,
+    `suite.kitPglite with a cold snapshot cache (one run): ${figures.breakdown.kitPglite.coldCacheSuiteMs} ms`,
+  ];
+}

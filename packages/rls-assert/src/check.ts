@@ -63,6 +63,15 @@ export interface CheckIsolationOptions {
    * claim; `anon` is probed too; the audit speaks of authenticated. 'none' turns detection off.
    */
   readonly preset?: 'supabase' | 'none';
+  /** Told as the check goes: the catalog read, the tenants seeded, each table probed (done of total). */
+  readonly onProgress?: (progress: CheckProgress) => void;
+}
+
+/** How far a check has come: its step, and for the probes how many tables of how many. */
+export interface CheckProgress {
+  readonly step: 'catalog' | 'seed' | 'probe';
+  readonly done: number;
+  readonly total: number;
 }
 
 function matches(table: { id: string; schema: string; name: string }, names: readonly string[] | undefined): boolean {
@@ -227,6 +236,7 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
     findings.push(...(await supabaseFindings(db, catalog, { tenancy, model, ...(membership ? { membership } : {}) })).filter((finding) => selected(finding.object)));
   }
   const probed = scoped.filter((table) => !options.tables || matches(table, options.tables));
+  options.onProgress?.({ step: 'catalog', done: 1, total: 1 });
   const seeded =
     options.world ??
     (await seedTenants(db, { tenants: 2, rowsPerTable: options.rowsPerTable ?? 3, factories, ...(options.seed === undefined ? {} : { seed: options.seed }) }));
@@ -238,6 +248,9 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
   );
   const fresh = await freshSessionCounts(db, context, world, probed, exposures);
   const env = { db, context, world, factories, appRole, fresh };
+  options.onProgress?.({ step: 'seed', done: 1, total: 1 });
+  const toProbe = probed.length + exposures.length;
+  let probedSoFar = 0;
 
   const tables: Draft[] = [];
   let reachable = 0;
@@ -256,12 +269,14 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
     }
     const target: ProbeTable = { table, kind: info.kind, tenantColumn: info.tenantColumn, anchorColumns: info.anchor?.columns };
     const result = await probeTable(env, target);
+    options.onProgress?.({ step: 'probe', done: ++probedSoFar, total: toProbe });
     if (result.privileges.select) reachable++;
     findings.push(...result.findings);
     tables.push({ table: table.id, kind: info.kind, tenantColumn, checks: result.checks });
   }
   for (const exposure of exposures) {
     tables.push(await probeExposure(env, exposure, tables.find((table) => table.table === exposure.via)?.tenantColumn ?? null));
+    options.onProgress?.({ step: 'probe', done: ++probedSoFar, total: toProbe });
   }
   if (supabase) findings.push(...(await probeAnon(db, world, probed, (table) => tenancy.tables.get(table.id)?.tenantColumn)));
   // Every probe set its context with SET LOCAL: nothing may be left on the app's connection.

@@ -1,6 +1,6 @@
 export { assertIsolation } from './assert.js';
 export { type AuditOptions, type AuditRuleCode, auditCatalog } from './audit/rules.js';
-export { type CheckIsolationOptions, DEFAULT_TENANT_COLUMNS, checkIsolation } from './check.js';
+export { type CheckIsolationOptions, type CheckProgress, DEFAULT_TENANT_COLUMNS, checkIsolation } from './check.js';
 export * from './context.js';
 export * from './errors.js';
 export { IsolationNotProvenError } from './errors-report.js';

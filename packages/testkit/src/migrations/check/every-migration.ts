@@ -20,6 +20,8 @@ export type CheckEveryMigrationOptions = Omit<KitOptions, 'migrations' | 'schema
   readonly seed?: SeedStep;
   /** The NULL gate's tenant columns (default tenant_id; empty: no gate). */
   readonly tenantColumns?: readonly string[];
+  /** Told after each migration's step (done of total); the cycle and the data check come after the last. */
+  readonly onProgress?: (progress: { readonly done: number; readonly total: number; readonly version: string }) => void;
 };
 
 const EMPTY_DATABASE = '-- an empty database: the migrations under check build everything\n';
@@ -98,6 +100,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
       const report = onPglite ? withExtensionHint(step.checked.report) : step.checked.report;
       const gap = gaps.get(migration.version);
       steps.push(gap ? { ...report, problems: [gap, ...report.problems] } : report);
+      options.onProgress?.({ done: index + 1, total: migrations.length, version: migration.version });
     }
     let ok = steps.every((entry) => entry.status !== 'fail') && !unreachable;
     if (ok && migrations.every((migration) => migration.reversible)) {
