@@ -5,7 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Projects run by the tests in their own vitest process.
     exclude: ['test/fixtures/**'],
-    testTimeout: 60_000,
+    // A shared machine under load has taken over a minute for one PGlite schema and its audit.
+    testTimeout: 180_000,
     hookTimeout: 120_000,
     // Native servers and PGlite instances are heavy: two workers match the two cores CI has.
     maxWorkers: 2,

@@ -17,6 +17,14 @@ export const CLI_ERROR_CODES = [
   'TENANTKIT_CONNECTION_LOST',
   /** The --url user may not act as the app role. */
   'TENANTKIT_CANNOT_SET_ROLE',
+  /** `mutate`: the test command fails on the schema without any mutant. */
+  'TENANTKIT_SUITE_FAILS_UNMUTATED',
+  /** `mutate`: the test command passed, but no kit in it applied the mutant (it does not use the kit). */
+  'TENANTKIT_SUITE_IGNORES_MUTANT',
+  /** `mutate`: the schema has nothing to mutate (no row level security the app role is subject to). */
+  'TENANTKIT_NO_MUTANTS',
+  /** `coverage`: the test command could not be started, or did not end within its bound. */
+  'TENANTKIT_TEST_COMMAND_DID_NOT_RUN',
   /** Anything else: a failure the command line has no name for, with the original message. */
   'TENANTKIT_ERROR',
 ] as const;
@@ -88,4 +96,44 @@ export function isConnectionLost(error: unknown): boolean {
     if (CONNECTION_LOST_MESSAGE.test(current.message)) return true;
   }
   return false;
+}
+
+export class SuiteFailsUnmutatedError extends CliError {
+  constructor(command: string, exit: string, tail: string) {
+    super(
+      'TENANTKIT_SUITE_FAILS_UNMUTATED',
+      `The test command \`${command}\` fails without any mutant (${exit}), so a failure with a mutant would prove nothing: the suite fails without mutants, fix it first.${tail ? `\n--- its last output ---\n${tail}\n---` : ''}`,
+      { object: command },
+    );
+  }
+}
+
+export class SuiteIgnoresMutantError extends CliError {
+  constructor(command: string) {
+    super(
+      'TENANTKIT_SUITE_IGNORES_MUTANT',
+      `The test command \`${command}\` passed, but no kit in it started with the mutant it was given (TENANTKIT_MUTANT), so every mutant would survive for nothing. The suite must get its databases from the kit (the vitest plugin tenantkit(kit), createTest, or startKit) without setting the mutant option, and the command must pass the environment on to it.`,
+      { object: command },
+    );
+  }
+}
+
+export class NoMutantsError extends CliError {
+  constructor(where: string, appRole: string) {
+    super(
+      'TENANTKIT_NO_MUTANTS',
+      `${where} has no row level security the app role ${appRole} is subject to (no table with RLS on that it may use, no policy for it), so there is nothing to mutate. Point --sql or --migrations at the schema the suite tests, with the grants the app role gets (--app-grants).`,
+      { object: where },
+    );
+  }
+}
+
+export class TestCommandDidNotRunError extends CliError {
+  constructor(command: string, how: string) {
+    super(
+      'TENANTKIT_TEST_COMMAND_DID_NOT_RUN',
+      `The test command \`${command}\` did not run to its end (${how}), so what it recorded proves nothing. Check that the command runs on its own, from this directory, and give it the time it needs (--timeout SECONDS).`,
+      { object: command },
+    );
+  }
 }

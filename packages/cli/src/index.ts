@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { auditCommand } from './commands/audit.js';
+import { coverageCommand } from './commands/coverage.js';
 import { initCommand } from './commands/init.js';
 import { migrationsCommand } from './commands/migrations.js';
+import { mutateCommand } from './commands/mutate.js';
 import { seedCommand } from './commands/seed.js';
 import { UsageError } from './errors.js';
 import { type CommandOutput, failure, wantsJson } from './failure.js';
+
+export { type MutateDatabaseOptions, type MutateOptions, type RunMutationsOptions, mutateDatabase, runMutations } from './mutate/runner.js';
 
 export interface CliResult {
   readonly code: number;
@@ -16,6 +20,8 @@ const COMMANDS = [
   ['audit', 'prove cross-tenant isolation and audit the catalog for RLS holes'],
   ['seed', 'seed a database with deterministic multi-tenant data'],
   ['migrations check', 'run every migration up, down and up again'],
+  ['mutate', 'mutation-test the isolation suite: does it notice a weakened policy?'],
+  ['coverage', 'which tables x commands and policies the isolation suite exercises as the app role'],
   ['init', 'write the vitest config, kit file and a first isolation spec for this project'],
 ] as const;
 
@@ -49,6 +55,8 @@ export async function runCli(argv: readonly string[]): Promise<CliResult> {
     if (command === 'audit') return await auditCommand(argv.slice(1));
     if (command === 'migrations') return await migrationsCommand(argv.slice(1));
     if (command === 'init') return await initCommand(argv.slice(1));
+    if (command === 'mutate') return await mutateCommand(argv.slice(1));
+    if (command === 'coverage') return await coverageCommand(argv.slice(1));
   } catch (error) {
     // A command reports its own failures; one that escapes is still a named error, never a stack trace.
     return failure({ ...TOP_LEVEL, command: command ?? '' }, 2, error, wantsJson(argv));

@@ -12,3 +12,25 @@ export type { AuditCode, CheckResult, CheckStatus, Finding, IsolationReport, Rep
 export { type HandPickedTable, handPickedWorld } from './world.js';
 export { type Membership, type MembershipContextOptions, findMembership, isSupabase, membershipContext } from './supabase.js';
 export { SUPABASE_RULES } from './audit/supabase-rules.js';
+export { type GenerateMutantsOptions, MUTATION_KINDS, type MutationKind, type PolicyMutant, generateMutants } from './mutate/generate.js';
+export {
+  type MutantResult,
+  type MutantStatus,
+  type MutationReport,
+  type MutationSummary,
+  mutationJson,
+  mutationVerdict,
+  renderMutationHtml,
+  renderMutationText,
+  summarizeMutations,
+} from './mutate/report.js';
+export {
+  COVERED_COMMANDS,
+  type CoverageCell,
+  type NotAnalysedStatements,
+  type PolicyCoverageOptions,
+  type PolicyCoverageReport,
+  type PolicyExercise,
+  policyCoverage,
+} from './coverage/policy-coverage.js';
+export { coverageJson, coverageVerdict, renderCoverage, renderCoverageHtml } from './coverage/coverage-render.js';

@@ -84,6 +84,12 @@ export interface KitOptions {
    * privileges (see supabasePresetSql). Part of the template key.
    */
   readonly preset?: Preset;
+  /**
+   * An SQL file applied on top of the migrations, as the identity that ran them, when the template
+   * is built: a mutant of the RLS set-up (`tenantkit mutate` writes them). Part of the template key.
+   * Default TENANTKIT_MUTANT; false ignores that variable (a kit that builds an unrelated schema).
+   */
+  readonly mutant?: string | false;
   /** A schema as SQL file path(s)/URL(s) or SQL text (used when there are no migrations). */
   readonly schema?: string | URL | readonly (string | URL)[];
   /** Default 'pglite'; TENANTKIT_BACKEND overrides. */

@@ -30,6 +30,8 @@ export const TESTKIT_ERROR_CODES = [
   'TENANTKIT_CACHE_CORRUPT',
   'TENANTKIT_PGLITE_EXTENSION_UNAVAILABLE',
   'TENANTKIT_CONTAINER_IMAGE_UNAVAILABLE',
+  'TENANTKIT_MUTANT_UNREADABLE',
+  'TENANTKIT_MUTANT_FAILED',
 ] as const;
 export type TestkitErrorCode = (typeof TESTKIT_ERROR_CODES)[number];
 
@@ -348,5 +350,34 @@ export class ContainerImageUnavailableError extends TenantkitError {
       `Container image "${image}" is not on the container engine and could not be pulled: ${messageOf(cause).trim()}. Pull or build it first (docker pull ${image}; without a registry, scripts/container-engine.sh image builds a local PostgreSQL image and scripts/container-engine.sh env prints its name), then name the image to use with TENANTKIT_CONTAINER_IMAGE or the option container.image.`,
       { object: image, cause },
     );
+  }
+}
+
+/** TENANTKIT_MUTANT (or the mutant option) names a file that cannot be read. */
+export class MutantUnreadableError extends TenantkitError {
+  constructor(file: string, source: string, cause: unknown) {
+    super(
+      'TENANTKIT_MUTANT_UNREADABLE',
+      `The mutant ${file} (from ${source}) could not be read: ${messageOf(cause)}. It must be an SQL file applied on top of the migrations; unset TENANTKIT_MUTANT to run without one, or name a file that exists.`,
+      { object: file, cause },
+    );
+  }
+}
+
+/**
+ * The mutant's SQL failed on the migrated template: the suite never ran against it, so it is
+ * neither killed nor survived.
+ */
+export class MutantFailedError extends TenantkitError {
+  readonly sqlState: string | undefined;
+
+  constructor(file: string, role: string, cause: unknown) {
+    const sqlState = (cause as { sqlState?: unknown } | undefined)?.sqlState;
+    super(
+      'TENANTKIT_MUTANT_FAILED',
+      `The mutant ${file} failed to apply on top of the migrations as role ${role}: ${messageOf(cause)}\nThe mutant was made for another schema than the one this kit migrates: generate the mutants from the same migrations the suite uses, or unset TENANTKIT_MUTANT.`,
+      { object: file, cause },
+    );
+    this.sqlState = typeof sqlState === 'string' ? sqlState : undefined;
   }
 }

@@ -18,3 +18,14 @@ export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/
 export { escapeRegExp } from './regexp.js';
 export { formatMs } from './progress.js';
 export { grantCrud } from './roles.js';
+export { MUTANT_ENV, MUTANT_LOG_ENV } from './mutation/mutant.js';
+export {
+  COVERAGE_ENV,
+  type CoverageDatabaseLine,
+  type CoverageLine,
+  type CoverageRecords,
+  type CoverageStatementLine,
+  type CoverageTouch,
+  readCoverageRecords,
+} from './coverage/coverage-file.js';
+export type { CoveredCommand } from './coverage/plan-relations.js';

@@ -6,7 +6,8 @@ import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
 import { BACKENDS } from './backends/registry.js';
 import type { ServerEndpoint } from './backends/server/server-engine.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
-import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, RoleEscapeError, UnknownBackendError } from './errors.js';
+import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, MutantFailedError, RoleEscapeError, UnknownBackendError } from './errors.js';
+import { loadMutant, recordMutant, withMutant } from './mutation/mutant.js';
 import { isCustomSettingName } from './sql/ident.js';
 import { type SequenceState, captureSequences, restoreMovedSequences } from './isolation/sequences.js';
 import { type TruncatePlan, applyTruncatePlan, captureTruncatePlan } from './isolation/truncate.js';
@@ -17,6 +18,7 @@ import { SUPABASE_STAND_INS, announceCachedStandIns, withStandIns } from './pres
 import { supabasePresetSql } from './presets/supabase.js';
 import { sqlDirectory } from './migrations/sources/golang-migrate/golang-migrate.js';
 import { progress } from './progress.js';
+import { StatementRecorder } from './coverage/statement-recorder.js';
 import { Identities, type IdentityTransport } from './session/identities.js';
 import type { Identity } from './session/identity.js';
 
@@ -152,7 +154,10 @@ function tenantSetting(setting: string | undefined): string {
 export async function startKit(options: KitOptions = {}): Promise<Kit> {
   const kind = resolveBackendKind(options);
   const roles = resolveRoles(options);
-  const migrator = presetMigrator(resolveMigrator(options), options.preset);
+  const mutant = await loadMutant(options.mutant);
+  const migrated = presetMigrator(resolveMigrator(options), options.preset);
+  // The mutant is part of the migrator's hash, and so of the template key.
+  const migrator = mutant ? withMutant(migrated, mutant) : migrated;
   const setup = resolveSetup(options, roles);
   const tenant: ResolvedTenantContext = {
     setting: tenantSetting(options.tenant?.setting),
@@ -165,7 +170,11 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
   const backend = await BACKENDS[kind].start(options, roles, sharedServer(kind));
   try {
     const isolation = options.isolation ?? backend.capabilities.defaultIsolation;
-    const template = await backend.prepare({ migrator, roles, ...(setup ? { setup } : {}), key: await templateKey(migrator, roles, setup) });
+    const template = await backend.prepare({ migrator, roles, ...(setup ? { setup } : {}), key: await templateKey(migrator, roles, setup) }).catch((error: unknown) => {
+      if (mutant && error instanceof MutantFailedError) recordMutant(mutant, { failed: error });
+      throw error;
+    });
+    if (mutant) recordMutant(mutant, { applied: template.key });
     if (options.preset === 'supabase' && kind === 'pglite' && !template.built) await announceCachedStandIns(migrator, SUPABASE_STAND_INS);
     if (isolation === 'database') await backend.warm(template);
     return new KitImpl(backend, template, isolation, roles, tenant, options.keepFailed ?? process.env.TENANTKIT_KEEP_FAILED === '1');
@@ -247,6 +256,7 @@ class KitImpl implements Kit {
       transport,
       { admin: this.#adminRole(adminUrl), owner: this.roles.owner, app: this.roles.app },
       this.tenant,
+      StatementRecorder.fromEnvironment(physical.name, this.roles.app, this.tenant),
     );
     if (inTestTransaction) await adminSession!.exec('BEGIN');
 

@@ -155,7 +155,7 @@ export class AuditContext {
 export type Privilege = 'select' | 'insert' | 'update' | 'delete';
 
 /** The current_setting() name the policies use most (ties: first in code-point order). */
-function settingInUse(policies: readonly CatalogPolicy[]): string | undefined {
+export function settingInUse(policies: readonly CatalogPolicy[]): string | undefined {
   const counts = new Map<string, number>();
   for (const policy of policies) {
     for (const text of [policy.using, policy.withCheck]) {

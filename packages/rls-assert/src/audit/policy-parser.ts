@@ -26,6 +26,54 @@ export function parseExpression(text: string | null | undefined): Expr | undefin
   }
 }
 
+/** One operand of a top-level AND: its source text and its tokens. */
+export interface Conjunct {
+  readonly text: string;
+  readonly tokens: readonly SqlToken[];
+}
+
+/**
+ * The operands of an expression's top-level AND as their source text, outer parentheses looked
+ * through; undefined when the expression is not an AND at its top (an OR, a single condition, text
+ * the parser cannot read).
+ */
+export function topLevelConjuncts(text: string | null | undefined): Conjunct[] | undefined {
+  if (text === null || text === undefined) return undefined;
+  let tokens: SqlToken[];
+  try {
+    tokens = readTokens(text);
+  } catch {
+    return undefined;
+  }
+  for (;;) {
+    if (tokens.length === 0) return undefined;
+    const parser = new Parser(tokens);
+    let spans: Array<readonly [number, number]> | undefined;
+    try {
+      spans = parser.conjunctSpans();
+    } catch {
+      return undefined;
+    }
+    if (spans === undefined) return undefined;
+    if (spans.length > 1) {
+      const inner = tokens;
+      return spans.map(([from, to]) => ({ text: text.slice(inner[from]!.start, inner[to - 1]!.end), tokens: inner.slice(from, to) }));
+    }
+    if (!new Parser(tokens).isWrapped()) return undefined;
+    tokens = tokens.slice(1, -1);
+  }
+}
+
+/** The tokens call current_setting('<setting>', ...) (qualified by pg_catalog or not). */
+export function readsSetting(tokens: readonly SqlToken[], setting: string): boolean {
+  return tokens.some((token, index) => {
+    if (token.kind !== 'word' || token.value.toLowerCase() !== 'current_setting') return false;
+    const open = tokens[index + 1];
+    const name = tokens[index + 2];
+    return open?.kind === 'punctuation' && open.value === '(' && name?.kind === 'string' && name.value === setting;
+  });
+}
+
 const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /** The expression's tokens; throws on what Postgres would not have printed (the caller makes it opaque). */
@@ -73,6 +121,27 @@ class Parser {
 
   expression(): Expr {
     return this.#or();
+  }
+
+  /** Token ranges [from, to) of the operands of a top-level AND; undefined when an OR or more follows. */
+  conjunctSpans(): Array<readonly [number, number]> | undefined {
+    const spans: Array<readonly [number, number]> = [];
+    for (;;) {
+      const from = this.#pos;
+      this.#not();
+      spans.push([from, this.#pos]);
+      if (this.#word() !== 'and') break;
+      this.#pos++;
+    }
+    return this.done() ? spans : undefined;
+  }
+
+  /** The whole input is one parenthesized group. */
+  isWrapped(): boolean {
+    this.#pos = 0;
+    if (!this.#isPunct('(')) return false;
+    this.#skipGroup();
+    return this.done();
   }
 
   #or(): Expr {

@@ -3,6 +3,7 @@ import type { ResolvedTenantContext } from '../config.js';
 import { ContextLeakError, RoleEscapeError } from '../errors.js';
 import type { QueryResult, Session } from '../queryable.js';
 import type { IdentityName, OpenSession } from '../backends/backend.js';
+import type { StatementRecorder } from '../coverage/statement-recorder.js';
 import { escapeRegExp } from '../regexp.js';
 import { quoteIdent } from '../sql/ident.js';
 import {
@@ -62,11 +63,16 @@ export class Identities implements IdentitySet {
   /** Shared transport: the first escape seen after a statement; the test fails with it at release. */
   #escaped: RoleEscapeError | undefined;
   readonly #sessionLeak: RegExp;
+  /** Policy coverage (TENANTKIT_COVERAGE): undefined when not recording, which costs nothing. */
+  readonly #coverage: StatementRecorder | undefined;
+  /** Depth of withTenant calls in progress. */
+  #inTenant = 0;
 
-  constructor(transport: IdentityTransport, roles: IdentityRoles, tenant: ResolvedTenantContext) {
+  constructor(transport: IdentityTransport, roles: IdentityRoles, tenant: ResolvedTenantContext, coverage?: StatementRecorder) {
     this.#transport = transport;
     this.#roles = roles;
     this.#tenant = tenant;
+    this.#coverage = coverage;
     const setting = escapeRegExp(tenant.setting);
     this.#sessionLeak = new RegExp(
       `\\bset\\s+(?:session\\s+)?"?${setting}"?\\s*(?:=|to\\b)|\\bset_config\\s*\\(\\s*'${setting}'\\s*,[^,]*,\\s*false\\s*\\)`,
@@ -144,6 +150,10 @@ export class Identities implements IdentitySet {
         return EMPTY as QueryResult<R>;
       }
       const run = async (): Promise<QueryResult<R>> => {
+        if (this.#coverage) {
+          if (name === 'app') await this.#coverage.beforeAppStatement({ session, sql, params, inTenant: this.#inTenant > 0 });
+          else this.#coverage.countOther(name);
+        }
         let result = EMPTY as QueryResult<R>;
         if (!script) result = await session.query<R>(sql, params);
         else await session.exec(sql);
@@ -234,6 +244,7 @@ export class Identities implements IdentitySet {
       let previous: string | null = null;
       await session.exec(savepoint ? `SAVEPOINT ${savepoint}` : 'BEGIN');
       this.#depth++;
+      if (tenant !== undefined) this.#inTenant++;
       const tx: Session = {
         query: (sql, params) => this.#query(name, sql, params),
         exec: async (sql) => {
@@ -267,6 +278,7 @@ export class Identities implements IdentitySet {
         throw error;
       } finally {
         this.#depth--;
+        if (tenant !== undefined) this.#inTenant--;
       }
     });
   }
@@ -329,6 +341,7 @@ export class Identities implements IdentitySet {
   }
 
   async close(): Promise<void> {
+    this.#coverage?.close();
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
     await Promise.all(sessions.map(async (pending) => (await pending.catch(() => undefined))?.close()));

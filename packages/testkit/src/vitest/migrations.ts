@@ -36,7 +36,7 @@ export async function describeMigrations(name: string, options: MigrationSuiteOp
     let stairway: ReturnType<typeof createStairway> | undefined;
     let failed: string | undefined;
     beforeAll(async () => {
-      kit = await startKit({ ...options.kit, schema: EMPTY_DATABASE, isolation: 'database', poolSize: 0 });
+      kit = await startKit({ ...options.kit, schema: EMPTY_DATABASE, mutant: false, isolation: 'database', poolSize: 0 });
       db = await kit.acquire();
       stairway = createStairway(migrator, {
         inspect: db,

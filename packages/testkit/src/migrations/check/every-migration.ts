@@ -51,7 +51,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
   // On PGlite, the extensions a migration creates must be loaded when each instance starts.
   const extensions = onPglite ? await shippedExtensions(migrations.flatMap((migration) => (migration.upFile ? [migration.upFile] : []))) : [];
   const pglite = { extensions: [...new Set([...(options.pglite?.extensions ?? []), ...extensions])] };
-  const kit = await startKit({ ...options, pglite, schema: EMPTY_DATABASE, isolation: 'database', poolSize: 0 });
+  const kit = await startKit({ ...options, pglite, schema: EMPTY_DATABASE, mutant: false, isolation: 'database', poolSize: 0 });
   const backend = kit.backend;
   const baseline = await backend.roleNames?.();
   const stepOptions = (db: TestDatabase): StairwayOptions => ({ inspect: db.admin, target: targetOf(db, as), ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}) });
