@@ -187,6 +187,12 @@ function cli(installer: string, project: string): void {
   // A leak must still be a failure outside the workspace: exit 1, not 0.
   writeFileSync(path.join(project, 'leak.sql'), 'CREATE TABLE notes (id int PRIMARY KEY, tenant_id uuid NOT NULL, body text);\n');
   run(tenantkit, ['audit', '--sql', 'leak.sql'], { cwd: project, expect: 1 });
+  // The suite measured: policy coverage of one spec file, and its mutation score (some mutants survive it: exit 1).
+  const vitestBin = path.join(project, 'node_modules', '.bin', 'vitest');
+  const coverage = JSON.parse(run(tenantkit, ['coverage', '--migrations', 'migrations', '--json', '--', vitestBin, 'run', 'test/documents.test.ts'], { cwd: project, time: `${installer}.cli.coverage` }).split('\n').find((line) => line.startsWith('{')) ?? '{}') as { cells?: unknown[] };
+  if (!Array.isArray(coverage.cells) || coverage.cells.length === 0) throw new Error('tenantkit coverage --json reported no cells');
+  const mutation = JSON.parse(run(tenantkit, ['mutate', '--migrations', 'migrations', '--backend', 'native', '--jobs', '2', '--json', '--', vitestBin, 'run', 'test/documents.test.ts'], { cwd: project, expect: 1, time: `${installer}.cli.mutate` }).split('\n').find((line) => line.startsWith('{')) ?? '{}') as { killed?: number; survived?: number };
+  if (!mutation.killed || !mutation.survived) throw new Error(`tenantkit mutate --json: expected killed and surviving mutants, got ${JSON.stringify({ killed: mutation.killed, survived: mutation.survived })}`);
 }
 
 const started = performance.now();

@@ -1,4 +1,4 @@
-// pnpm bench [--quick] [--only core,suite,large,cli]: every figure side by side in one run, medians
+// pnpm bench [--quick] [--only core,suite,large,cli,mutation]: every figure side by side in one run, medians
 // and p95, stamped with the commit; a full run writes results/latest.json, a quick or partial one
 // results/quick.json (not committed). --quick takes a few samples of each figure and judges no targets.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,12 +10,13 @@ import { measureNative, measurePglite } from './core.ts';
 import { type LargeCase, type LargeFigure, measureLarge } from './large.ts';
 import { writeBenchMigrations, writeStairwayMigrations, writeSuiteMigrations } from './schema.ts';
 import { QUICK, type Stat, type Target, commit, line, ratio, target, worktreeClean } from './stats.ts';
+import { type MutationFigure, measureMutation } from './mutation.ts';
 import { measureSuite, suiteLines } from './suite.ts';
 
 process.env.TENANTKIT_QUIET ??= '1';
 delete process.env.TENANTKIT_BACKEND;
 
-const SECTIONS = ['core', 'suite', 'large', 'cli'] as const;
+const SECTIONS = ['core', 'suite', 'large', 'cli', 'mutation'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length) ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined);
 const only = onlyArg?.split(',') as Section[] | undefined;
@@ -53,6 +54,8 @@ try {
   const large = runs('large') ? await measureLarge(work, LARGE_CASES) : undefined;
   const cliInput: CliInput = { migrationsDir, cacheDir };
   const cli = runs('cli') ? measureCli(cliInput) : undefined;
+  // 10 tables x 3 policies with a 50-test suite; a quick run takes one table on native.
+  const mutation = runs('mutation') ? await measureMutation(QUICK ? 1 : 10, QUICK ? ['native'] : ['native', 'pglite']) : undefined;
   const totalMs = performance.now() - startedAt;
 
   const largeFigure = (backend: string, tables: number, layout = 'file') => large?.find((figure) => figure.backend === backend && figure.tables === tables && figure.layout === layout);
@@ -74,6 +77,7 @@ try {
       identityCheck: "PGlite: median of a one-row SELECT as the app (its identity checked after the statement) minus the same as admin, alternating blocks",
       cli: 'a fresh tenantkit process from spawn to exit, after one untimed run that warms the cache; native includes starting its server',
       large: 'a process per sample: startKit on the schema, checkIsolation, seedTenants 2 tenants x 2 rows; RSS is that Node process (PGlite runs inside it, a native server does not)',
+      mutation: 'tenantkit mutate --sql schema.sql --backend <b> --jobs 2 -- vitest run, from spawn to exit, one sample: a schema of tables with a read, an insert and an update policy each (FORCE on), a vitest suite of 5 tests per table through the kit\'s vitest integration; includes generating the mutants and the unmutated run',
     },
     server: { ...suite?.server },
     suite: suite?.suite,
@@ -121,6 +125,7 @@ try {
         stairway50MsPglite: figure(pglite.migrations.stairway),
         stairwayPassed: native.migrations.stairwayOk && pglite.migrations.stairwayOk,
       },
+    mutation: mutation && Object.fromEntries(mutation.map((entry) => [entry.backend, entry])),
     cli: cli && {
       auditWallMsPglite: figure(cli.auditPglite.ms),
       auditWallMsNative: figure(cli.auditNative.ms),
@@ -141,6 +146,7 @@ try {
           target('cli.migrationsCheckWallMs native, 20 migrations (s)', ratio(cli.migrationsCheckNative.ms.p50, 1000), '<=', 5),
         ]
       : []),
+    ...(mutation?.filter((entry) => entry.backend === 'native' && entry.policies === 30).map((entry) => target('mutation: 30 policies x 50 tests, native, 2 jobs (s)', ratio(entry.wallMs, 1000), '<=', 60)) ?? []),
   ];
   const output = { ...results, targets: QUICK ? 'not judged: a quick run takes too few samples' : targets };
   const file = new URL(QUICK || only ? '../results/quick.json' : '../results/latest.json', import.meta.url);
@@ -170,10 +176,17 @@ try {
     console.log(line('cli.auditWall native', cli.auditNative.ms));
     console.log(line('cli.migrationsCheckWall native', cli.migrationsCheckNative.ms));
   }
+  for (const entry of mutation ?? []) printMutation(entry);
   if (!QUICK) for (const row of targets) console.log(`${row.met ? 'met    ' : 'NOT MET'} ${row.name.padEnd(52)}${String(row.value).padStart(9)}  target ${row.target}`);
   console.log(`written to ${fileURLToPath(file)}`);
 } finally {
   await rm(work, { recursive: true, force: true });
+}
+
+function printMutation(entry: MutationFigure): void {
+  console.log(
+    `mutation.${entry.backend}: ${entry.policies} policies x ${entry.tests} tests, ${entry.jobs} jobs: ${Math.round(entry.wallMs / 100) / 10} s for ${entry.mutants} mutants (${entry.killed} killed, ${entry.survived} survived, ${entry.notRun} not run; unmutated suite ${Math.round(entry.baselineMs)} ms)`,
+  );
 }
 
 function printLarge(entry: LargeFigure): void {

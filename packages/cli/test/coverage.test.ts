@@ -165,7 +165,7 @@ describe('tenantkit coverage', () => {
     expect(parsed(missing).error?.message).toContain('missing the test command');
     const percent = await coverage(['--min-coverage', '120', '--json'], [], ['true']);
     expect(percent.code).toBe(2);
-    expect(parsed(percent).error?.message).toContain('--min-coverage "120" is not a percentage from 0 to 100');
+    expect(parsed(percent).error?.message).toContain('--min-coverage must be a percentage from 0 to 100, got "120"');
     const absent = await coverage(['--json'], [], ['tenantkit-no-such-command']);
     expect(absent.code).toBe(2);
     expect(parsed(absent).error).toMatchObject({ code: 'TENANTKIT_TEST_COMMAND_DID_NOT_RUN' });

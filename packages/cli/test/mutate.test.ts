@@ -21,9 +21,9 @@ describe('tenantkit mutate: usage', () => {
 
   test('flags out of range and --url are usage errors before anything runs', async () => {
     for (const [flag, value, message] of [
-      ['--jobs', '0', '--jobs "0" is not a whole number'],
-      ['--min-score', '120', '--min-score "120" is not a percentage'],
-      ['--timeout', 'soon', '--timeout "soon" is not a whole number'],
+      ['--jobs', '0', '--jobs must be a whole number from 1 to 64 (plain digits), got "0"'],
+      ['--min-score', '120', '--min-score must be a percentage from 0 to 100, got "120"'],
+      ['--timeout', 'soon', '--timeout must be a whole number from 1 to 86400 (plain digits), got "soon"'],
     ] as const) {
       const result = await tenantkit('mutate', '--sql', fixture('schema.sql'), flag, value, '--', 'true');
       expect(result.code, flag).toBe(2);

@@ -9,7 +9,7 @@ export { type BackendDefinition, BACKENDS, backendSummaries } from './backends/r
 export { ServerEngine, type ServerEndpoint } from './backends/server/server-engine.js';
 export type { OpenSession } from './backends/backend.js';
 export { SUPABASE_STAND_INS, type StandIn, withStandIns } from './presets/stand-ins.js';
-export { resolveBackendKind, templateKey } from './kit.js';
+export { SHARED_SERVER_ENV, resolveBackendKind, templateKey } from './kit.js';
 export { runScript } from './migrations/run-script.js';
 export { detectMigrationsFormat } from './migrations/detect-format.js';
 export { connectPg as openConnection, connectionError } from './session/pg-session.js';
@@ -17,7 +17,7 @@ export { isCustomSettingName } from './sql/ident.js';
 export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
 export { escapeRegExp } from './regexp.js';
 export { formatMs } from './progress.js';
-export { grantCrud } from './roles.js';
+export { KIT_PREFIX, grantCrud } from './roles.js';
 export { MUTANT_ENV, MUTANT_LOG_ENV } from './mutation/mutant.js';
 export {
   COVERAGE_ENV,

@@ -102,8 +102,11 @@ export function resolveMigrator(options: KitOptions): Migrator {
   throw new InvalidOptionError('migrations', 'nothing to migrate: pass migrations (a directory of NNNN_name.up.sql files, or a Migrator) or schema (an SQL file or text).');
 }
 
-/** The run's server, when the vitest global setup started one of this kind for every worker. */
-function sharedServer(kind: BackendKind): ServerEndpoint | undefined {
+/**
+ * The run's server, when the vitest global setup started one of this kind for every worker (or a
+ * process that runs the suite, such as `tenantkit mutate`, handed it one).
+ */
+export function sharedServer(kind: BackendKind): ServerEndpoint | undefined {
   const shared = process.env[SHARED_SERVER_ENV];
   const parsed = shared ? (JSON.parse(shared) as SharedServer) : undefined;
   return parsed && parsed.kind === kind ? { kind, adminUrl: parsed.adminUrl, stop: async () => {} } : undefined;

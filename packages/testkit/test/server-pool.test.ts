@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { type NativeServer, startNativeServer } from '../src/backends/native/native-server.js';
 import { ServerEngine } from '../src/backends/server/server-engine.js';
 import { SHARED_SERVER_ENV, startKit } from '../src/kit.js';
+import { globalSetup } from '../src/vitest/config.js';
 import { connectPg } from '../src/session/pg-session.js';
 import { KIT_MIGRATIONS } from './helpers.js';
 
@@ -77,6 +78,21 @@ describe('the clone pool on a server', () => {
       await kit.stop();
     }
     expect(await clonesOf(engine.runId)).toEqual([]);
+  }, 120_000);
+
+  test("a vitest run handed a server (as tenantkit mutate hands one) builds its template there, starts none and leaves it running", async () => {
+    const handed = process.env[SHARED_SERVER_ENV];
+    const teardown = await globalSetup({ backend: 'native', migrations: KIT_MIGRATIONS, tenant: { setting: 'app.handed' } })();
+    expect(process.env[SHARED_SERVER_ENV]).toBe(handed);
+    await teardown();
+    expect(process.env[SHARED_SERVER_ENV]).toBe(handed);
+    const admin = await connectPg(server.adminUrl, 'pool test');
+    try {
+      const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_database WHERE datname LIKE 'tk\\_tpl\\_%'`);
+      expect(rows[0]!.n).toBeGreaterThan(0);
+    } finally {
+      await admin.close();
+    }
   }, 120_000);
 
   /** The databases of a kit's run still on the server, read after the kit stopped. */

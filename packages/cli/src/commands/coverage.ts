@@ -6,6 +6,7 @@ import { type PolicyCoverageReport, coverageJson, policyCoverage, renderCoverage
 import { COVERAGE_ENV, readCoverageRecords } from '@tenantkit/testkit/internal';
 import { OutputUnwritableError, TestCommandDidNotRunError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { integerFlag, percentFlag, sayer, splitAtDashes } from '../flags.js';
 import type { CliResult } from '../index.js';
 import { type CommandRun, describeExit, outputTail, runCommand } from '../mutate/run-command.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, checkSource, openSource, sourceArgs } from '../source.js';
@@ -57,30 +58,11 @@ function parse(argv: readonly string[]) {
   });
 }
 
-function seconds(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
-  const parsed = Number(value);
-  if (!/^\d+$/.test(value) || parsed < 1 || parsed > 24 * 3600) throw new UsageError(`--timeout "${value}" is not a whole number of seconds from 1 to ${24 * 3600}`, '--timeout');
-  return parsed;
-}
-
-function percent(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value.replace(/%$/, ''));
-  if (value.trim() === '' || !Number.isFinite(parsed) || parsed < 0 || parsed > 100) throw new UsageError(`--min-coverage "${value}" is not a percentage from 0 to 100`, '--min-coverage');
-  return parsed;
-}
-
-function progress(line: string): void {
-  if (process.env.TENANTKIT_QUIET === '1') return;
-  process.stderr.write(`tenantkit coverage: ${line}\n`);
-}
+const progress = sayer('coverage');
 
 export async function coverageCommand(argv: readonly string[]): Promise<CliResult> {
   const json = wantsJson(argv);
-  const split = argv.indexOf('--');
-  const own = split === -1 ? argv : argv.slice(0, split);
-  const command = split === -1 ? [] : argv.slice(split + 1);
+  const { own, command } = splitAtDashes(argv);
   let values: ReturnType<typeof parse>['values'];
   let args: ReturnType<typeof sourceArgs>;
   let timeout: number;
@@ -94,8 +76,8 @@ export async function coverageCommand(argv: readonly string[]): Promise<CliResul
     if (values['app-grants'] !== undefined) throw new UsageError('--app-grants does not apply to coverage: which policies apply to the app role does not depend on its grants', '--app-grants');
     checkSource(args);
     if (command.length === 0) throw new UsageError('missing the test command: put it after --, e.g. tenantkit coverage --migrations db/migrations -- pnpm exec vitest run');
-    timeout = seconds(values.timeout);
-    minCoverage = percent(values['min-coverage']);
+    timeout = integerFlag('timeout', values.timeout, DEFAULT_TIMEOUT_SECONDS, 1, 24 * 3600);
+    minCoverage = percentFlag('min-coverage', values['min-coverage']);
     if (values.html !== undefined) checkWritable('--html', values.html);
   } catch (error) {
     return failure(COVERAGE_OUTPUT, 2, error, json);

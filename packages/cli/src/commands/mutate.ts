@@ -4,6 +4,7 @@ import { type MutationReport, mutationJson, renderMutationHtml, renderMutationTe
 import { isCustomSettingName } from '@tenantkit/testkit/internal';
 import { OutputUnwritableError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { integerFlag, percentFlag, sayer, splitAtDashes } from '../flags.js';
 import type { CliResult } from '../index.js';
 import { mutateDatabase } from '../mutate/runner.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, openSource, sourceArgs } from '../source.js';
@@ -59,30 +60,11 @@ function parse(argv: readonly string[]) {
   });
 }
 
-function positiveInteger(flag: string, value: string | undefined, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!/^\d+$/.test(value) || parsed < 1 || parsed > max) throw new UsageError(`${flag} "${value}" is not a whole number from 1 to ${max}`, flag);
-  return parsed;
-}
-
-function percent(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value.replace(/%$/, ''));
-  if (value.trim() === '' || !Number.isFinite(parsed) || parsed < 0 || parsed > 100) throw new UsageError(`--min-score "${value}" is not a percentage from 0 to 100`, '--min-score');
-  return parsed;
-}
-
-function progress(line: string): void {
-  if (process.env.TENANTKIT_QUIET === '1') return;
-  process.stderr.write(`tenantkit mutate: ${line}\n`);
-}
+const progress = sayer('mutate');
 
 export async function mutateCommand(argv: readonly string[]): Promise<CliResult> {
   const json = wantsJson(argv);
-  const split = argv.indexOf('--');
-  const own = split === -1 ? argv : argv.slice(0, split);
-  const command = split === -1 ? [] : argv.slice(split + 1);
+  const { own, command } = splitAtDashes(argv);
   let values: ReturnType<typeof parse>['values'];
   let args: ReturnType<typeof sourceArgs>;
   let grants: 'schema' | 'crud';
@@ -98,9 +80,9 @@ export async function mutateCommand(argv: readonly string[]): Promise<CliResult>
     if (args.url !== undefined) throw new UsageError('mutate needs the schema the suite migrates (--sql or --migrations): the mutants are applied in the suite\'s own databases, which --url is not', '--url');
     checkSource(args);
     if (command.length === 0) throw new UsageError('missing the test command: put it after --, e.g. tenantkit mutate --migrations db/migrations -- pnpm exec vitest run');
-    jobs = positiveInteger('--jobs', values.jobs, 64);
-    timeout = positiveInteger('--timeout', values.timeout, 24 * 3600);
-    minScore = percent(values['min-score']);
+    jobs = integerFlag('jobs', values.jobs, undefined, 1, 64);
+    timeout = integerFlag('timeout', values.timeout, undefined, 1, 24 * 3600);
+    minScore = percentFlag('min-score', values['min-score']);
     const setting = values['tenant-setting'];
     if (setting !== undefined && !isCustomSettingName(setting)) throw new UsageError(`--tenant-setting "${setting}" is not a name Postgres accepts for a custom setting: use identifiers joined by a dot, e.g. app.tenant_id`, setting);
     if (values.html !== undefined) checkWritable('--html', values.html);

@@ -3,6 +3,7 @@ import { type World, seedTenants } from '@tenantkit/fixtures';
 import { TenantkitError } from '@tenantkit/testkit';
 import { NothingToSeedError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { integerFlag } from '../flags.js';
 import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, openSource, sourceArgs } from '../source.js';
 
@@ -65,17 +66,6 @@ function summary(world: World, where: string): string {
 
 /** Bounds of the numeric flags: what one run can hold in memory (rows are built before they are inserted). */
 export const SEED_LIMITS = { tenants: 1000, rows: 10_000, rowsPerTable: 20_000, seed: 2 ** 32 - 1 } as const;
-
-/**
- * A numeric flag as a plain decimal integer within its bounds. Number() alone would take 1e9, 0x10
- * and 99999999999999999999 (rounded), and a huge count runs until the heap is exhausted.
- */
-export function integerFlag(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const parsed = /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(parsed >= min && parsed <= max)) throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (plain digits), got "${value}"`, `--${name}`);
-  return parsed;
-}
 
 const SEED_OUTPUT: CommandOutput = { command: 'seed', usage: SEED_USAGE, emptyJson: { seed: null, tenants: [], tables: [] } };
 

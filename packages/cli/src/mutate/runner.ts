@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MutantResult, type MutationReport, type PolicyMutant, generateMutants } from '@tenantkit/rls-assert';
-import { type KitOptions, type TestDatabase, messageOf, startKit } from '@tenantkit/testkit';
-import { MUTANT_ENV, MUTANT_LOG_ENV } from '@tenantkit/testkit/internal';
+import { type KitOptions, type TestDatabase, messageOf, quoteIdent, startKit } from '@tenantkit/testkit';
+import { KIT_PREFIX, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, openConnection } from '@tenantkit/testkit/internal';
 import { NoMutantsError, SuiteFailsUnmutatedError, SuiteIgnoresMutantError } from '../errors.js';
 import { type CommandRun, describeExit, formatSeconds, outputTail, runCommand } from './run-command.js';
 
@@ -73,6 +73,32 @@ export interface MutateDatabaseOptions extends MutateOptions {
   readonly where: string;
 }
 
+/**
+ * The server the command's runs share, when they run on the backend of `db` and it is a server the
+ * kit started (native, container): handed to each run as the vitest global setup hands its workers
+ * one, so a mutant costs its template and its tests, not a server start.
+ */
+function sharedServerOf(db: TestDatabase, commandBackend: string | undefined): { kind: string; adminUrl: string } | undefined {
+  if (commandBackend !== db.backend || (db.backend !== 'native' && db.backend !== 'container') || !db.admin.url) return undefined;
+  const adminUrl = new URL(db.admin.url);
+  adminUrl.pathname = '/postgres';
+  return { kind: db.backend, adminUrl: adminUrl.toString() };
+}
+
+/** Drops the template a run built on the shared server (it is that mutant's alone). */
+async function dropTemplate(adminUrl: string, key: string): Promise<void> {
+  const admin = await openConnection(adminUrl, 'tenantkit mutate');
+  try {
+    const name = quoteIdent(`${KIT_PREFIX}tpl_${key}`);
+    const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [`${KIT_PREFIX}tpl_${key}`]);
+    if (rows[0]?.n !== 1) return;
+    await admin.exec(`ALTER DATABASE ${name} IS_TEMPLATE false`);
+    await admin.exec(`DROP DATABASE ${name} WITH (FORCE)`);
+  } finally {
+    await admin.close();
+  }
+}
+
 const ROLLED_BACK = Symbol('rolled back');
 
 /** Applies the mutant in a transaction rolled back at once: the SQL's error, or undefined. */
@@ -99,6 +125,8 @@ export function withBail(command: readonly string[]): string[] {
 interface LogEntry {
   readonly status: 'applied' | 'failed';
   readonly message?: string;
+  /** The template key the mutant was built into (applied). */
+  readonly template?: string;
 }
 
 async function readLog(file: string): Promise<LogEntry[]> {
@@ -195,8 +223,10 @@ export async function mutateDatabase(db: TestDatabase, options: MutateDatabaseOp
   const jobs = options.jobs ?? (options.backend === 'pglite' ? 1 : 2);
   const cwd = options.cwd ?? process.cwd();
   const baseEnv: NodeJS.ProcessEnv = { ...(options.env ?? process.env), ...(options.commandBackend ? { TENANTKIT_BACKEND: options.commandBackend } : {}) };
-  // A server started by the caller's own run must not be taken for the command's.
-  delete baseEnv.TENANTKIT_SHARED_SERVER;
+  // A server started by the caller's own run must not be taken for the command's; the runner's may.
+  delete baseEnv[SHARED_SERVER_ENV];
+  const server = sharedServerOf(db, options.commandBackend);
+  if (server) baseEnv[SHARED_SERVER_ENV] = JSON.stringify({ kind: server.kind, adminUrl: server.adminUrl });
   const dir = await mkdtemp(join(tmpdir(), 'tenantkit-mutate-'));
   try {
     const runWith = async (name: string, sql: string, timeoutMs: number) => {
@@ -204,7 +234,9 @@ export async function mutateDatabase(db: TestDatabase, options: MutateDatabaseOp
       const log = join(dir, `${name}.log`);
       await writeFile(file, sql);
       const run = await runCommand(command, { cwd, timeoutMs, env: { ...baseEnv, [MUTANT_ENV]: file, [MUTANT_LOG_ENV]: log } });
-      return { run, log: await readLog(log) };
+      const entries = await readLog(log);
+      if (server) for (const key of new Set(entries.flatMap((entry) => (entry.template ? [entry.template] : [])))) await dropTemplate(server.adminUrl, key).catch(() => {});
+      return { run, log: entries };
     };
 
     // The unmutated schema, through the same path: an empty mutant (its own template).

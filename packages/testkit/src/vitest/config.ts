@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import type { KitOptions } from '../config.js';
 import { BACKENDS } from '../backends/registry.js';
-import { SHARED_SERVER_ENV, resolveBackendKind, startKit } from '../kit.js';
+import { SHARED_SERVER_ENV, resolveBackendKind, sharedServer, startKit } from '../kit.js';
 
 /**
  * For vitest's `globalSetup`: starts the server once for the run (native, container) and builds the
@@ -17,7 +17,8 @@ import { SHARED_SERVER_ENV, resolveBackendKind, startKit } from '../kit.js';
 export function globalSetup(options: KitOptions): () => Promise<() => Promise<void>> {
   return async () => {
     const kind = resolveBackendKind(options);
-    const endpoint = await BACKENDS[kind].startServer?.(options);
+    // A server the process that started this run handed it (tenantkit mutate) is used, not stopped.
+    const endpoint = sharedServer(kind) ? undefined : await BACKENDS[kind].startServer?.(options);
     if (endpoint) process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind, adminUrl: endpoint.adminUrl });
     try {
       const kit = await startKit(options);
