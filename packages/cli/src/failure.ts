@@ -1,5 +1,8 @@
 import { TenantkitError } from '@tenantkit/testkit';
-import { CliError, ConnectionLostError, UsageError, isConnectionLost } from './errors.js';
+import { accessSync, constants, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { CliError, ConnectionLostError, OutputUnwritableError, UsageError, isConnectionLost } from './errors.js';
 import type { CliResult } from './index.js';
 
 /** How a command reports a failure: its name, its usage text, and its JSON output's keys when empty. */
@@ -53,4 +56,29 @@ export function failure(output: CommandOutput, exitCode: 1 | 2, error: unknown, 
   if (!json) return { code: exitCode, stdout: '', stderr };
   const body = { ok: false, ...output.emptyJson, error: { code: named.code, object: named.object ?? null, message: named.message, ...output.errorFields?.(named) } };
   return { code: exitCode, stdout: `${JSON.stringify(body)}\n`, stderr };
+}
+
+/**
+ * Writes a command's HTML report where --html asked: a path that cannot be written is a setup
+ * error (exit 2) reported in the command's output shape; undefined when there was nothing to write
+ * or it was written.
+ */
+export async function writeHtmlReport(output: CommandOutput, file: string | undefined, html: () => string, json: boolean): Promise<CliResult | undefined> {
+  if (file === undefined) return undefined;
+  try {
+    await writeFile(file, html());
+    return undefined;
+  } catch (error) {
+    return failure(output, 2, new OutputUnwritableError('--html', file, error), json);
+  }
+}
+
+/** A file the command will write: its folder must exist and be writable, and the path must not be a folder. */
+export function checkWritable(flag: string, file: string): void {
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
+    accessSync(dirname(file), constants.W_OK);
+  } catch (error) {
+    throw new OutputUnwritableError(flag, file, error);
+  }
 }

@@ -1,6 +1,3 @@
-import { accessSync, constants, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type IsolationReport,
@@ -17,8 +14,8 @@ import {
 } from '@tenantkit/rls-assert';
 import { type TestDatabase, TenantkitError, attachDatabase, quoteIdent } from '@tenantkit/testkit';
 import { grantCrud, isCustomSettingName } from '@tenantkit/testkit/internal';
-import { CannotSetRoleError, OutputUnwritableError, UsageError } from '../errors.js';
-import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { CannotSetRoleError, UsageError } from '../errors.js';
+import { type CommandOutput, checkWritable, failure, wantsJson, writeHtmlReport } from '../failure.js';
 import { Steps } from '../progress.js';
 import type { CliResult } from '../index.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, describeUrl, openSource, sourceArgs } from '../source.js';
@@ -181,13 +178,8 @@ export async function auditCommand(argv: readonly string[]): Promise<CliResult> 
   }
   steps.end();
   await close().catch(() => {});
-  if (values.html) {
-    try {
-      await writeFile(values.html, renderHtml(report));
-    } catch (error) {
-      return failure(AUDIT_OUTPUT, 2, new OutputUnwritableError('--html', values.html, error), json);
-    }
-  }
+  const unwritable = await writeHtmlReport(AUDIT_OUTPUT, values.html, () => renderHtml(report), json);
+  if (unwritable) return unwritable;
   return {
     code: report.ok ? 0 : 1,
     stdout: json ? `${JSON.stringify(reportJson(report))}\n` : renderMatrix(report),
@@ -211,16 +203,6 @@ function checkAuditFlags(values: ReturnType<typeof parse>['values']): void {
   const setting = values['tenant-setting'];
   if (setting !== undefined && !isCustomSettingName(setting)) {
     throw new UsageError(`--tenant-setting "${setting}" is not a name Postgres accepts for a custom setting (SQLSTATE 42602): use identifiers joined by a dot, the one the policies read with current_setting(), e.g. app.tenant_id`, setting);
-  }
-}
-
-/** A file the command will write: its folder must exist and be writable, and the path must not be a folder. */
-export function checkWritable(flag: string, file: string): void {
-  try {
-    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
-    accessSync(dirname(file), constants.W_OK);
-  } catch (error) {
-    throw new OutputUnwritableError(flag, file, error);
   }
 }
 

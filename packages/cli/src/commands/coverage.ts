@@ -1,16 +1,15 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type PolicyCoverageReport, coverageJson, policyCoverage, renderCoverage, renderCoverageHtml } from '@tenantkit/rls-assert';
 import { COVERAGE_ENV, readCoverageRecords } from '@tenantkit/testkit/internal';
-import { OutputUnwritableError, TestCommandDidNotRunError, UsageError } from '../errors.js';
-import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { TestCommandDidNotRunError, UsageError } from '../errors.js';
+import { type CommandOutput, checkWritable, failure, wantsJson, writeHtmlReport } from '../failure.js';
 import { integerFlag, percentFlag, sayer, splitAtDashes } from '../flags.js';
 import type { CliResult } from '../index.js';
 import { type CommandRun, describeExit, outputTail, runCommand } from '../mutate/run-command.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, checkSource, openSource, sourceArgs } from '../source.js';
-import { checkWritable } from './audit.js';
 
 export const COVERAGE_USAGE = `Usage: tenantkit coverage (--migrations DIR | --sql FILE...) [options] -- <test command...>
 
@@ -109,13 +108,8 @@ export async function coverageCommand(argv: readonly string[]): Promise<CliResul
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
 
-  if (values.html) {
-    try {
-      await writeFile(values.html, renderCoverageHtml(report));
-    } catch (error) {
-      return failure(COVERAGE_OUTPUT, 2, new OutputUnwritableError('--html', values.html, error), json);
-    }
-  }
+  const unwritable = await writeHtmlReport(COVERAGE_OUTPUT, values.html, () => renderCoverageHtml(report), json);
+  if (unwritable) return unwritable;
 
   const testsFailed = run.exitCode !== 0;
   const belowMin = minCoverage !== undefined && report.coverage < minCoverage;

@@ -1,14 +1,12 @@
-import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { type MutationReport, mutationJson, renderMutationHtml, renderMutationText, summarizeMutations } from '@tenantkit/rls-assert';
 import { isCustomSettingName } from '@tenantkit/testkit/internal';
-import { OutputUnwritableError, UsageError } from '../errors.js';
-import { type CommandOutput, failure, wantsJson } from '../failure.js';
+import { UsageError } from '../errors.js';
+import { type CommandOutput, checkWritable, failure, wantsJson, writeHtmlReport } from '../failure.js';
 import { integerFlag, percentFlag, sayer, splitAtDashes } from '../flags.js';
 import type { CliResult } from '../index.js';
 import { mutateDatabase } from '../mutate/runner.js';
 import { SOURCE_OPTIONS, SOURCE_USAGE, appGrantsArg, checkSource, openSource, sourceArgs } from '../source.js';
-import { checkWritable } from './audit.js';
 
 export const MUTATE_USAGE = `Usage: tenantkit mutate (--migrations DIR | --sql FILE...) [options] -- <test command...>
 
@@ -114,13 +112,8 @@ export async function mutateCommand(argv: readonly string[]): Promise<CliResult>
   } catch (error) {
     return failure(MUTATE_OUTPUT, 2, error, json, 'the disposable database');
   }
-  if (values.html) {
-    try {
-      await writeFile(values.html, renderMutationHtml(report));
-    } catch (error) {
-      return failure(MUTATE_OUTPUT, 2, new OutputUnwritableError('--html', values.html, error), json);
-    }
-  }
+  const unwritable = await writeHtmlReport(MUTATE_OUTPUT, values.html, () => renderMutationHtml(report), json);
+  if (unwritable) return unwritable;
   return {
     code: summarizeMutations(report).ok ? 0 : 1,
     stdout: json ? `${JSON.stringify(mutationJson(report))}\n` : renderMutationText(report),

@@ -475,9 +475,10 @@ export class ServerEngine implements Backend {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    // Drops held back for clones go now: nothing is cloned any more.
+    for (const wake of this.#dropsWaiting.splice(0)) wake();
     await this.idle();
     const control = this.#control;
-    for (const wake of this.#dropsWaiting.splice(0)) wake();
     this.#summarizePool();
     if (control) {
       for (const entries of this.#pool.values()) {
