@@ -10,8 +10,9 @@
 # Only the exports go to stdout; progress and errors go to stderr. Every wait is bounded.
 # In a `set -e` script, assign first: `eval "$(... start)"` alone would not stop on a failed start.
 #   exports="$(scripts/container-engine.sh start)"; eval "$exports"
-# The image's tag is a hash of this script and the versions of the packages it is made from, so it is
-# built once per machine (podman keeps its images in /var/lib/containers) and again only when one changes.
+# The image's tag is a hash of this script, the versions of the packages it is made from and the
+# contents of every file it copies from this machine, so it is built once per machine (podman keeps
+# its images in /var/lib/containers) and again only when one of them changes.
 set -euo pipefail
 
 SCRIPT="$(readlink -f "${BASH_SOURCE[0]}")"
@@ -191,11 +192,34 @@ stop_service() {
   say "stopped the service (pid $pid)"
 }
 
+# The programs the entry point and testcontainers' checks run inside the container: a POSIX shell
+# (dash as /bin/sh), bash, locale (initdb lists the locales with it) and a few tools.
+IMAGE_TOOLS=(sh dash bash locale cat awk grep id chown chmod mkdir rm ls env sleep setpriv mktemp ln mv cp head tail sed tr wc date uname)
+
+image_tool_paths() {
+  local tool
+  for tool in "${IMAGE_TOOLS[@]}"; do command -v "$tool" || fail "$tool not found on this machine"; done
+}
+
+# Every file of this machine the image is made from: PostgreSQL, the tools, every library they load
+# and the locale. Their contents are part of the tag, so a library that changes without a listed
+# package changing still makes a new image.
+image_inputs() {
+  local tools
+  mapfile -t tools < <(image_tool_paths)
+  {
+    find "/usr/lib/postgresql/$PG_MAJOR" "/usr/share/postgresql/$PG_MAJOR" /usr/lib/locale/C.utf8 -type f \
+      -not -path '*/bitcode/*' -not -name 'llvmjit*' -not -path '*/man/*'
+    printf '%s\n' "${tools[@]}"
+    library_closure "${tools[@]}" "/usr/lib/postgresql/$PG_MAJOR/bin/"* "/usr/lib/postgresql/$PG_MAJOR/lib/"*.so
+  } | sort -u
+}
+
 image_tag() {
   local versions
   versions="$(dpkg-query -W "${IMAGE_PACKAGES[@]}" 2>/dev/null)" || fail "cannot read the versions of ${IMAGE_PACKAGES[*]} (dpkg-query); PostgreSQL $PG_MAJOR must be installed from Debian."
   local hash
-  hash="$( { cat "$SCRIPT"; echo "$versions"; } | sha256sum | cut -c1-12)"
+  hash="$( { cat "$SCRIPT"; echo "$versions"; image_inputs | tr '\n' '\0' | xargs -0 sha256sum; } | sha256sum | cut -c1-12)"
   echo "$IMAGE_REPO:$PG_MAJOR-$hash"
 }
 
@@ -326,12 +350,8 @@ build_image() {
   mkdir -p "$root/usr/lib/locale"
   cp -a /usr/lib/locale/C.utf8 "$root/usr/lib/locale/"
 
-  # What the entry point and the checks testcontainers runs inside need: a POSIX shell (dash as
-  # /bin/sh), bash, locale (initdb lists the locales with it) and a few tools.
-  local tool tools=()
-  for tool in sh dash bash locale cat awk grep id chown chmod mkdir rm ls env sleep setpriv mktemp ln mv cp head tail sed tr wc date uname; do
-    tools+=("$(command -v "$tool" || fail "$tool not found on this machine")")
-  done
+  local tool tools
+  mapfile -t tools < <(image_tool_paths)
   for tool in "${tools[@]}"; do copy_into "$root" "$tool"; done
   ln -sf dash "$root/usr/bin/sh"
   local lib

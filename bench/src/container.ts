@@ -1,54 +1,40 @@
-// pnpm bench:container: the container backend beside native, in one run, on the bench schema:
-// server start, template build and per-test acquisition; writes results/container.json.
-// Needs a container engine: DOCKER_HOST (or a local Docker) and TENANTKIT_CONTAINER_IMAGE, e.g.
+// The container backend beside native on the bench schema: server start, template build and
+// per-test acquisition, each backend in turn on fresh servers. Part of `pnpm bench` (section
+// "container"); `pnpm --filter @tenantkit/bench bench:container` runs it alone and writes
+// results/container.json. Needs a container engine: DOCKER_HOST (or a local Docker) and
+// TENANTKIT_CONTAINER_IMAGE, e.g.
 //   exports="$(scripts/container-engine.sh start)"; eval "$exports"; pnpm --filter @tenantkit/bench bench:container
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Kit, type KitOptions, startKit } from '@tenantkit/testkit';
 import { findNativeBinaries, probeContainerRuntime } from '@tenantkit/testkit/internal';
-import { writeBenchMigrations } from './schema.ts';
-import { type Stat, commit, stat, worktreeClean } from './stats.ts';
-
-process.env.TENANTKIT_QUIET ??= '1';
-delete process.env.TENANTKIT_BACKEND;
-
-const START_SAMPLES = Number(process.env.BENCH_START_SAMPLES ?? 5);
-const ACQUIRE_SAMPLES = Number(process.env.BENCH_ACQUIRE_SAMPLES ?? 20);
-
-
+import { type Stat, stat } from './stats.ts';
 
 interface Candidate {
   readonly label: string;
   readonly options: KitOptions;
 }
 
-const candidates: Candidate[] = [
-  { label: 'native', options: { backend: 'native' } },
-  // The system's PostgreSQL, when there is one: the same major version as the local container image.
-  ...(await findNativeBinaries('system').then(
-    () => [{ label: 'native (system)', options: { backend: 'native' as const, native: { binaries: 'system' as const } } }],
-    () => [],
-  )),
-  { label: 'container', options: { backend: 'container' } },
-];
+export interface ContainerFigure {
+  readonly serverVersion: string;
+  readonly startMs: Stat;
+  readonly templateBuildMs: Stat;
+  readonly acquireFirstQueryMs: Stat;
+}
 
-// No engine is a failure with the reason, not a row of blanks.
-await probeContainerRuntime();
-
-const work = await mkdtemp(join(tmpdir(), 'tenantkit-bench-container-'));
-const migrations = join(work, 'migrations');
-const migrationCount = await writeBenchMigrations(migrations);
+export interface ContainerFigures {
+  readonly image: string | null;
+  readonly samples: { start: number; template: number; acquire: number };
+  readonly backends: Record<string, ContainerFigure>;
+}
 
 /**
  * Fresh kits on fresh servers: the time up to the template (server or container start, the admin
  * connection, the run's lock) and the template build itself (every migration, once per server).
  */
-async function benchStart(candidate: Candidate): Promise<{ start: Stat; template: Stat; serverVersion: string }> {
+async function benchStart(candidate: Candidate, migrations: string, samples: number): Promise<{ start: Stat; template: Stat; serverVersion: string }> {
   const starts: number[] = [];
   const templates: number[] = [];
   let serverVersion = '';
-  for (let i = 0; i < START_SAMPLES; i++) {
+  for (let i = 0; i < samples; i++) {
     const startedAt = performance.now();
     const kit = await startKit({ ...candidate.options, migrations, poolSize: 0 });
     const total = performance.now() - startedAt;
@@ -69,50 +55,42 @@ async function benchStart(candidate: Candidate): Promise<{ start: Stat; template
  * the app role, which opens its connection. The pool is refilled between samples, as a test's own
  * run time lets it refill in the background.
  */
-async function benchAcquire(candidate: Candidate): Promise<Stat> {
+async function benchAcquire(candidate: Candidate, migrations: string, samples: number): Promise<Stat> {
   const kit: Kit = await startKit({ ...candidate.options, migrations, poolSize: 2 });
   try {
-    const samples: number[] = [];
-    for (let i = 0; i < ACQUIRE_SAMPLES; i++) {
+    const measured: number[] = [];
+    for (let i = 0; i < samples; i++) {
       await kit.backend.warm(kit.template);
       const startedAt = performance.now();
       const db = await kit.acquire();
       await db.app.query('SELECT 1');
-      samples.push(performance.now() - startedAt);
+      measured.push(performance.now() - startedAt);
       await db.release();
     }
-    return stat(samples);
+    return stat(measured);
   } finally {
     await kit.stop();
   }
 }
 
-
-
-const results: Record<string, { serverVersion: string; startMs: Stat; templateBuildMs: Stat; acquireFirstQueryMs: Stat }> = {};
-try {
+/** Measures native (embedded, and the system's PostgreSQL when there is one) and container in turn. */
+export async function measureContainer(migrations: string, samples: { start: number; acquire: number }): Promise<ContainerFigures> {
+  // No engine is a failure with the reason, not a row of blanks.
+  await probeContainerRuntime();
+  const candidates: Candidate[] = [
+    { label: 'native', options: { backend: 'native' } },
+    // The system's PostgreSQL, when there is one: the same major version as the local container image.
+    ...(await findNativeBinaries('system').then(
+      () => [{ label: 'native (system)', options: { backend: 'native' as const, native: { binaries: 'system' as const } } }],
+      () => [],
+    )),
+    { label: 'container', options: { backend: 'container' } },
+  ];
+  const backends: Record<string, ContainerFigure> = {};
   for (const candidate of candidates) {
-    const started = await benchStart(candidate);
-    const acquire = await benchAcquire(candidate);
-    results[candidate.label] = { serverVersion: started.serverVersion, startMs: started.start, templateBuildMs: started.template, acquireFirstQueryMs: acquire };
-    console.log(
-      `${candidate.label.padEnd(16)} ${started.serverVersion.padEnd(18)} start p50 ${started.start.p50} ms (p95 ${started.start.p95}), ` +
-        `template p50 ${started.template.p50} ms (p95 ${started.template.p95}), acquire + first query p50 ${acquire.p50} ms (p95 ${acquire.p95})`,
-    );
+    const started = await benchStart(candidate, migrations, samples.start);
+    const acquire = await benchAcquire(candidate, migrations, samples.acquire);
+    backends[candidate.label] = { serverVersion: started.serverVersion, startMs: started.start, templateBuildMs: started.template, acquireFirstQueryMs: acquire };
   }
-} finally {
-  await rm(work, { recursive: true, force: true });
+  return { image: process.env.TENANTKIT_CONTAINER_IMAGE ?? null, samples: { start: samples.start, template: samples.start, acquire: samples.acquire }, backends };
 }
-
-const output = {
-  commit,
-  worktreeClean,
-  measuredAt: new Date().toISOString(),
-  node: process.version,
-  image: process.env.TENANTKIT_CONTAINER_IMAGE ?? null,
-  schema: { tables: 31, migrations: migrationCount },
-  samples: { start: START_SAMPLES, template: START_SAMPLES, acquire: ACQUIRE_SAMPLES },
-  backends: results,
-};
-await writeFile(new URL('../results/container.json', import.meta.url), `${JSON.stringify(output, null, 2)}\n`);
-console.log('wrote results/container.json');

@@ -1,11 +1,15 @@
-// pnpm bench [--quick] [--only core,suite,large,cli,mutation]: every figure side by side in one run, medians
+// pnpm bench [--quick] [--only core,suite,large,cli,mutation,container]: every figure side by side in one run, medians
 // and p95, stamped with the commit; a full run writes results/latest.json, a quick or partial one
-// results/quick.json (not committed). --quick takes a few samples of each figure and judges no targets.
+// results/quick.json (not committed), except `--only container`, which writes results/container.json.
+// --quick takes a few samples of each figure and judges no targets. The container section needs a
+// container engine: without one it is reported as not measured, with the reason, unless it was asked
+// for by --only or TENANTKIT_REQUIRE_CONTAINER=1 (CI), where that is a failure.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CliInput, measureCli } from './cli.ts';
+import { type ContainerFigures, measureContainer } from './container.ts';
 import { measureNative, measurePglite } from './core.ts';
 import { type LargeCase, type LargeFigure, measureLarge } from './large.ts';
 import { writeBenchMigrations, writeStairwayMigrations, writeSuiteMigrations } from './schema.ts';
@@ -16,7 +20,7 @@ import { measureSuite, suiteLines } from './suite.ts';
 process.env.TENANTKIT_QUIET ??= '1';
 delete process.env.TENANTKIT_BACKEND;
 
-const SECTIONS = ['core', 'suite', 'large', 'cli', 'mutation'] as const;
+const SECTIONS = ['core', 'suite', 'large', 'cli', 'mutation', 'container'] as const;
 type Section = (typeof SECTIONS)[number];
 const onlyArg = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length) ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined);
 const only = onlyArg?.split(',') as Section[] | undefined;
@@ -56,6 +60,7 @@ try {
   const cli = runs('cli') ? measureCli(cliInput) : undefined;
   // 10 tables x 3 policies with a 50-test suite; a quick run takes one table on native.
   const mutation = runs('mutation') ? await measureMutation(QUICK ? 1 : 10, QUICK ? ['native'] : ['native', 'pglite']) : undefined;
+  const container = runs('container') ? await containerSection() : undefined;
   const totalMs = performance.now() - startedAt;
 
   const largeFigure = (backend: string, tables: number, layout = 'file') => large?.find((figure) => figure.backend === backend && figure.tables === tables && figure.layout === layout);
@@ -126,6 +131,7 @@ try {
         stairwayPassed: native.migrations.stairwayOk && pglite.migrations.stairwayOk,
       },
     mutation: mutation && Object.fromEntries(mutation.map((entry) => [entry.backend, entry])),
+    container,
     cli: cli && {
       auditWallMsPglite: figure(cli.auditPglite.ms),
       auditWallMsNative: figure(cli.auditNative.ms),
@@ -149,7 +155,8 @@ try {
     ...(mutation?.filter((entry) => entry.backend === 'native' && entry.policies === 30).map((entry) => target('mutation: 30 policies x 50 tests, native, 2 jobs (s)', ratio(entry.wallMs, 1000), '<=', 60)) ?? []),
   ];
   const output = { ...results, targets: QUICK ? 'not judged: a quick run takes too few samples' : targets };
-  const file = new URL(QUICK || only ? '../results/quick.json' : '../results/latest.json', import.meta.url);
+  const name = !QUICK && only?.length === 1 && only[0] === 'container' ? 'container.json' : QUICK || only ? 'quick.json' : 'latest.json';
+  const file = new URL(`../results/${name}`, import.meta.url);
   await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);
 
   console.log(`tenantkit bench @ ${commit.slice(0, 12)}${worktreeClean ? '' : ' (uncommitted changes)'} (${results.mode}, ${Math.round(totalMs / 1000)} s); node ${process.versions.node}, ${results.versions.postgres}, ${results.versions.pglite ?? ''}`);
@@ -177,10 +184,32 @@ try {
     console.log(line('cli.migrationsCheckWall native', cli.migrationsCheckNative.ms));
   }
   for (const entry of mutation ?? []) printMutation(entry);
+  if (container) printContainer(container);
   if (!QUICK) for (const row of targets) console.log(`${row.met ? 'met    ' : 'NOT MET'} ${row.name.padEnd(52)}${String(row.value).padStart(9)}  target ${row.target}`);
   console.log(`written to ${fileURLToPath(file)}`);
 } finally {
   await rm(work, { recursive: true, force: true });
+}
+
+/** The container section, or why it was not measured when nothing asked for it and no engine answers. */
+async function containerSection(): Promise<ContainerFigures | { notMeasured: string }> {
+  const samples = QUICK ? { start: 1, acquire: 3 } : { start: 5, acquire: 20 };
+  const required = only?.includes('container') || process.env.TENANTKIT_REQUIRE_CONTAINER === '1';
+  try {
+    return await measureContainer(migrationsDir, samples);
+  } catch (error) {
+    if (required || (error as { code?: string }).code !== 'TENANTKIT_CONTAINER_RUNTIME_UNAVAILABLE') throw error;
+    return { notMeasured: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function printContainer(figures: ContainerFigures | { notMeasured: string }): void {
+  if ('notMeasured' in figures) return void console.log(`container: not measured: ${figures.notMeasured}`);
+  for (const [label, entry] of Object.entries(figures.backends)) {
+    console.log(line(`container.${label}.start (${/^PostgreSQL [\d.]+/.exec(entry.serverVersion)?.[0] ?? entry.serverVersion})`, entry.startMs));
+    console.log(line(`container.${label}.templateBuild`, entry.templateBuildMs));
+    console.log(line(`container.${label}.acquireFirstQuery`, entry.acquireFirstQueryMs));
+  }
 }
 
 function printMutation(entry: MutationFigure): void {

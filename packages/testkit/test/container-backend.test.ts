@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -10,7 +14,7 @@ import {
   containerImage,
   probeContainerRuntime,
 } from '../src/backends/container/container-backend.js';
-import { ContainerImageUnavailableError, InvalidOptionError } from '../src/errors.js';
+import { ContainerImageUnavailableError, InvalidOptionError, ServerStartFailedError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { ACME, GLOBEX, KIT_MIGRATIONS, seed } from './helpers.js';
 
@@ -18,6 +22,7 @@ import { ACME, GLOBEX, KIT_MIGRATIONS, seed } from './helpers.js';
 // that does not answer fails the file with the reason. A DOCKER_HOST says an engine is meant to be
 // there, so it runs the file as well. With neither, the tests are reported as skipped under a title
 // that says how to run them; test/errors.test.ts covers the named failure when no runtime answers.
+const execFileAsync = promisify(execFile);
 const required = process.env.TENANTKIT_REQUIRE_CONTAINER === '1';
 const enabled = required || Boolean(process.env.DOCKER_HOST);
 
@@ -145,6 +150,28 @@ describe.skipIf(!enabled)('backend container: image and reuse (runs with TENANTK
     expect(message).toContain('container.image');
     expect((error as Error).cause).toBeInstanceOf(Error);
     expect(performance.now() - startedAt).toBeLessThan(30_000);
+  });
+
+  test('an image that is there but cannot start a server fails with TENANTKIT_SERVER_START_FAILED naming it', async () => {
+    // An image with nothing in it, whose command does not exist: the engine has it, the container cannot start.
+    const image = `localhost/tenantkit-cannot-start:${process.pid}`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tenantkit-empty-image-'));
+    const tarball = path.join(dir, 'empty.tar');
+    try {
+      await execFileAsync('tar', ['-cf', tarball, '-T', '/dev/null']);
+      await execFileAsync('podman', ['import', '--change', 'CMD ["/no-such-program"]', tarball, image]);
+      const error = await startKit({ backend: 'container', migrations: KIT_MIGRATIONS, container: { image } }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ServerStartFailedError);
+      expect(error).toMatchObject({ code: 'TENANTKIT_SERVER_START_FAILED', object: `the PostgreSQL container ${image}` });
+      expect((error as Error).message).toContain(`${CONTAINER_OWNER_LABEL}=${CONTAINER_OWNER}`);
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    } finally {
+      const client = await getContainerRuntimeClient();
+      const left = await client.container.dockerode.listContainers({ all: true, filters: { ancestor: [image] } });
+      for (const container of left) await client.container.dockerode.getContainer(container.Id).remove({ force: true });
+      await execFileAsync('podman', ['rmi', '--force', image]).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('container options are checked before anything starts', async () => {

@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { probeContainerRuntime } from '../src/backends/container/container-backend.js';
 import type { NativeServer } from '../src/backends/native/native-server.js';
@@ -9,6 +13,8 @@ import { connectPg } from '../src/session/pg-session.js';
 import { KIT_MIGRATIONS } from './helpers.js';
 
 const BROKEN = fileURLToPath(new URL('./fixtures/broken-migrations', import.meta.url));
+const START_FAILURE = fileURLToPath(new URL('./fixtures/container/start-failure.mjs', import.meta.url));
+const execFileAsync = promisify(execFile);
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -67,6 +73,22 @@ describe('configuration errors', () => {
     expect(error).toMatchObject({ code: 'TENANTKIT_CONTAINER_RUNTIME_UNAVAILABLE' });
     expect((error as Error).message).toMatch(/"native".*"url".*"pglite"/);
     expect(ms).toBeLessThan(1000);
+  });
+
+  // The test above sees an engine wherever one answers (CI starts one), so the fast failure is also
+  // shown in a process of its own whose DOCKER_HOST names a socket nobody listens on.
+  test('with DOCKER_HOST naming a socket nobody listens on, the container backend fails fast with the named error', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${path.join(os.tmpdir(), `tenantkit-no-engine-${process.pid}.sock`)}` };
+    for (const name of Object.keys(env)) if (name.startsWith('TESTCONTAINERS_') && name !== 'TESTCONTAINERS_RYUK_DISABLED') delete env[name];
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      ['--experimental-transform-types', '--disable-warning=ExperimentalWarning', START_FAILURE, JSON.stringify({ migrations: KIT_MIGRATIONS })],
+      { env, timeout: 60_000 },
+    );
+    const outcome = JSON.parse(stdout.trim().split('\n').pop()!) as { ok: boolean; code: string | null; message: string; ms: number };
+    expect(outcome).toMatchObject({ ok: false, code: 'TENANTKIT_CONTAINER_RUNTIME_UNAVAILABLE' });
+    expect(outcome.message).toMatch(/"native".*"url".*"pglite"/);
+    expect(outcome.ms).toBeLessThan(5_000);
   });
 });
 
