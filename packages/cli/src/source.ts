@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { BACKEND_KINDS, type BackendKind, type Kit, type KitOptions, type Migrator, PRESETS, type Preset, type TestDatabase, TenantkitError, UnknownBackendError, dbmateDirectory, sqlDirectory, startKit, upOnlyMigrations } from '@tenantkit/testkit';
-import { backendSummaries, type OpenSession, connectionError, isLoopbackHost, openConnection } from '@tenantkit/testkit/internal';
+import { BACKENDS, backendSummaries, type OpenSession, connectionError, isLoopbackHost, openConnection } from '@tenantkit/testkit/internal';
 import { type AlembicArgs, alembicMigrator } from './alembic.js';
 import { LAYOUTS, type Layout, detectLayout, isUpOnly, upOnlySteps } from './layouts.js';
 import { FileNotFoundError, UsageError } from './errors.js';
@@ -173,8 +173,9 @@ export async function presetFor(args: SourceArgs): Promise<Preset | undefined> {
 export function checkSource(args: SourceArgs): void {
   const given = [args.sql.length > 0, args.migrations !== undefined, args.url !== undefined, args.alembic !== undefined].filter(Boolean).length;
   if (given !== 1) throw new UsageError('give exactly one of --sql FILE..., --migrations DIR, --alembic alembic.ini or --url URL');
-  if (args.alembic && args.backend === 'pglite') {
-    throw new UsageError('--alembic runs Alembic, which connects by URL, and PGlite has no server socket here: use --backend native (the default with --alembic), url or container');
+  if (args.alembic && args.backend !== undefined && BACKENDS[args.backend as BackendKind]?.reachableByUrl === false) {
+    const servers = Object.values(BACKENDS).filter((definition) => definition.reachableByUrl).map((definition) => definition.kind);
+    throw new UsageError(`--alembic runs Alembic, which connects by URL, and backend ${args.backend} has no database reachable by one: use --backend ${servers.join(', ')} (native is the default with --alembic)`);
   }
   if (args.alembic && !existsSync(args.alembic.ini)) throw new FileNotFoundError('--alembic', args.alembic.ini);
   // The same error as an unknown TENANTKIT_BACKEND, so both ways of naming a backend fail alike.

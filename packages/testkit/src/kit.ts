@@ -178,7 +178,7 @@ export async function startKit(options: KitOptions = {}): Promise<Kit> {
       throw error;
     });
     if (mutant) recordMutant(mutant, { applied: template.key });
-    if (options.preset === 'supabase' && kind === 'pglite' && !template.built) await announceCachedStandIns(migrator, SUPABASE_STAND_INS);
+    if (options.preset === 'supabase' && BACKENDS[kind].embedded && !template.built) await announceCachedStandIns(migrator, SUPABASE_STAND_INS);
     if (isolation === 'database') await backend.warm(template);
     return new KitImpl(backend, template, isolation, roles, tenant, options.keepFailed ?? process.env.TENANTKIT_KEEP_FAILED === '1');
   } catch (error) {

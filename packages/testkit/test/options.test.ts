@@ -1,4 +1,6 @@
 import { expect, test } from 'vitest';
+import { BACKENDS } from '../src/backends/registry.js';
+import { BACKEND_KINDS } from '../src/config.js';
 import { startKit } from '../src/kit.js';
 
 test('a tenant setting Postgres would refuse is a named option error before anything starts', async () => {
@@ -34,4 +36,20 @@ test('a pool size or wait bound out of range is a named option error before any 
     // Refused from the options alone: no native server was started (that takes seconds).
     expect(performance.now() - started).toBeLessThan(1000);
   }
+});
+
+test('each backend says what it is where behaviour differs: embedded, reachable by URL, a server of its own to share', () => {
+  const facts = Object.values(BACKENDS).map((definition) => ({
+    kind: definition.kind,
+    embedded: definition.embedded,
+    reachableByUrl: definition.reachableByUrl,
+    startsServer: definition.startServer !== undefined,
+  }));
+  expect(facts).toEqual([
+    { kind: 'pglite', embedded: true, reachableByUrl: false, startsServer: false },
+    { kind: 'native', embedded: false, reachableByUrl: true, startsServer: true },
+    { kind: 'url', embedded: false, reachableByUrl: true, startsServer: false },
+    { kind: 'container', embedded: false, reachableByUrl: true, startsServer: true },
+  ]);
+  expect(Object.keys(BACKENDS)).toEqual([...BACKEND_KINDS]);
 });

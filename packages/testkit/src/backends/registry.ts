@@ -18,6 +18,12 @@ export interface BackendDefinition {
   /** Its databases are reachable by URL, so migration tools that connect on their own can run on it. */
   readonly reachableByUrl: boolean;
   /**
+   * The database runs inside this Node process (PGlite): the extensions a schema creates must be
+   * loaded when each instance starts, templates are kept on disk between runs, and every process
+   * running tests holds its own instances in memory.
+   */
+  readonly embedded: boolean;
+  /**
    * The server this backend starts, for a whole test run (the vitest global setup starts it once
    * and every worker's kit uses it). Absent when there is nothing to start (pglite, url).
    */

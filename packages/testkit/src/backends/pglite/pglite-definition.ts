@@ -3,6 +3,7 @@ import { PgliteBackend } from './pglite-backend.js';
 
 export const pgliteBackend: BackendDefinition = {
   kind: 'pglite',
+  embedded: true,
   reachableByUrl: false,
   summary: 'PGlite in the test process, nothing to install; owner and app are SET ROLE on one session',
   start: (options) =>

@@ -4,6 +4,7 @@ import { urlEndpoint } from './url-backend.js';
 
 export const urlBackend: BackendDefinition = {
   kind: 'url',
+  embedded: false,
   reachableByUrl: true,
   summary: 'an existing server (url or DATABASE_URL, loopback unless allowRemote): only tk_ databases and roles are made and dropped',
   start: (options, roles) =>

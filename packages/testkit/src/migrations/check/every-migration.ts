@@ -2,6 +2,7 @@ import { extensionBundle, extensionsCreatedByFiles, unavailableExtension } from 
 import type { KitOptions } from '../../config.js';
 import type { TestDatabase } from '../../database.js';
 import { RoleConflictError } from '../../errors.js';
+import { BACKENDS } from '../../backends/registry.js';
 import { presetMigrator, resolveBackendKind, startKit } from '../../kit.js';
 import type { MigrationTarget, Migrator } from '../migrator.js';
 import type { MigrationInfo } from '../migrator.js';
@@ -47,9 +48,9 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
   const migrator = presetMigrator(given, options.preset);
   const migrations = await migrator.list();
   const as = options.roles?.migrateAs ?? 'owner';
-  const onPglite = resolveBackendKind(options) === 'pglite';
-  // On PGlite, the extensions a migration creates must be loaded when each instance starts.
-  const extensions = onPglite ? await shippedExtensions(migrations.flatMap((migration) => (migration.upFile ? [migration.upFile] : []))) : [];
+  // In an embedded database, the extensions a migration creates must be loaded when each instance starts.
+  const embedded = BACKENDS[resolveBackendKind(options)].embedded;
+  const extensions = embedded ? await shippedExtensions(migrations.flatMap((migration) => (migration.upFile ? [migration.upFile] : []))) : [];
   const pglite = { extensions: [...new Set([...(options.pglite?.extensions ?? []), ...extensions])] };
   const kit = await startKit({ ...options, pglite, schema: EMPTY_DATABASE, mutant: false, isolation: 'database', poolSize: 0 });
   const backend = kit.backend;
@@ -97,7 +98,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
         continue;
       }
       error ??= step.checked.error;
-      const report = onPglite ? withExtensionHint(step.checked.report) : step.checked.report;
+      const report = embedded ? withExtensionHint(step.checked.report) : step.checked.report;
       const gap = gaps.get(migration.version);
       steps.push(gap ? { ...report, problems: [gap, ...report.problems] } : report);
       options.onProgress?.({ done: index + 1, total: migrations.length, version: migration.version });
