@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { BACKEND_KINDS, type BackendKind, type Kit, type KitOptions, type Migrator, PRESETS, type Preset, type TestDatabase, TenantkitError, UnknownBackendError, dbmateDirectory, sqlDirectory, startKit, upOnlyMigrations } from '@tenantkit/testkit';
+import { type AlembicOptions, BACKEND_KINDS, type BackendKind, alembicMigrator, type Kit, type KitOptions, type Migrator, PRESETS, type Preset, type TestDatabase, TenantkitError, UnknownBackendError, dbmateDirectory, sqlDirectory, startKit, upOnlyFolder } from '@tenantkit/testkit';
 import { BACKENDS, backendSummaries, type OpenSession, connectionError, isLoopbackHost, openConnection } from '@tenantkit/testkit/internal';
-import { type AlembicArgs, alembicMigrator } from './alembic.js';
-import { LAYOUTS, type Layout, detectLayout, isUpOnly, upOnlySteps } from './layouts.js';
+import { LAYOUTS, type Layout, detectLayout, isUpOnly } from './layouts.js';
 import { FileNotFoundError, UsageError } from './errors.js';
 
 /** Where a command's database comes from: SQL files or migrations on a disposable database, or a URL. */
@@ -11,7 +10,7 @@ export interface SourceArgs {
   readonly sql: readonly string[];
   readonly migrations: string | undefined;
   /** An Alembic project (--alembic alembic.ini), driven through Alembic itself. */
-  readonly alembic: AlembicArgs | undefined;
+  readonly alembic: AlembicOptions | undefined;
   readonly url: string | undefined;
   /** Run as the admin before the schema or migrations. */
   readonly setup: readonly string[];
@@ -152,7 +151,7 @@ export async function migratorFor(args: SourceArgs): Promise<Migrator | undefine
   const layout = args.format ?? (await detectLayout(dir));
   if (isUpOnly(layout)) {
     if (args.irreversible.length > 0) throw new UsageError(`--irreversible does not apply to a ${layout} folder: every migration in it is up only`);
-    return upOnlyMigrations(await upOnlySteps(dir, layout), { kind: layout, source: `${layout} migrations in ${dir}` });
+    return upOnlyFolder(dir, layout);
   }
   const options = { irreversible: args.irreversible };
   const migrator = layout === 'dbmate' ? dbmateDirectory(dir, options) : sqlDirectory(dir, options);

@@ -13,6 +13,7 @@ export const TESTKIT_ERROR_CODES = [
   'TENANTKIT_MIGRATIONS_NOT_FOUND',
   'TENANTKIT_MIGRATIONS_UNREADABLE',
   'TENANTKIT_MIGRATIONS_INVALID',
+  'TENANTKIT_TOOL_UNAVAILABLE',
   'TENANTKIT_MIGRATION_FAILED',
   'TENANTKIT_SERVER_UNREACHABLE',
   'TENANTKIT_LOGIN_REFUSED',
@@ -101,6 +102,13 @@ export class MigrationsUnreadableError extends TenantkitError {
 export class MigrationsInvalidError extends TenantkitError {
   constructor(path: string, message: string) {
     super('TENANTKIT_MIGRATIONS_INVALID', message, { object: path });
+  }
+}
+
+/** A program a migration source runs (Alembic's Python, say) is missing or lacks the tool. */
+export class ToolUnavailableError extends TenantkitError {
+  constructor(program: string, message: string, cause?: unknown) {
+    super('TENANTKIT_TOOL_UNAVAILABLE', message, { object: program, cause });
   }
 }
 

@@ -40,6 +40,8 @@ export { type NullGateReport, type NullGateTable, type OrphanRow, formatNullGate
 export { CHAIN_DATA_STEP, type ChainDataOptions, type SeedStep, checkChainData } from './migrations/check/chain-data.js';
 export { type SqlDirectoryOptions, sqlDirectory } from './migrations/sources/golang-migrate/golang-migrate.js';
 export { type UpOnlyOptions, type UpOnlyStep, upOnlyMigrations } from './migrations/sources/up-only/up-only.js';
+export { UP_ONLY_LAYOUTS, type UpOnlyLayout, detectUpOnlyLayout, upOnlyFolder } from './migrations/sources/up-only/folders.js';
+export { type AlembicOptions, alembicMigrator } from './migrations/sources/alembic/alembic.js';
 export { type DbmateDirectoryOptions, dbmateDirectory } from './migrations/sources/dbmate/dbmate.js';
 export { type CommandMigration, type CommandMigratorOptions, type CommandStateTable, commandMigrator } from './migrations/sources/command/command.js';
 export { type DrizzleMigratorOptions, drizzleMigrator } from './migrations/sources/drizzle/drizzle.js';

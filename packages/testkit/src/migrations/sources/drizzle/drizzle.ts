@@ -1,7 +1,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
+import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError, messageOf } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { PgModule, PgPool } from '../../../session/pg-session.js';
 import { quoteQualified } from '../../../sql/ident.js';
@@ -25,7 +25,8 @@ export interface DrizzleMigratorOptions {
   readonly migrationsSchema?: string;
 }
 
-interface JournalEntry {
+/** One entry of drizzle-kit's meta/_journal.json. */
+export interface DrizzleJournalEntry {
   readonly idx: number;
   readonly tag: string;
   readonly when: number;
@@ -37,30 +38,39 @@ interface DrizzleMigration extends MigrationInfo {
 
 const FEATURE = 'The drizzle migrations adapter';
 
-async function readJournal(folder: string): Promise<DrizzleMigration[]> {
+/** drizzle-kit's journal of a folder, entries in the order drizzle applies them (by idx). */
+export async function readDrizzleJournal(folder: string): Promise<DrizzleJournalEntry[]> {
   const path = join(folder, 'meta', '_journal.json');
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new MigrationsNotFoundError(path, `drizzle journal ${path} could not be read. Pass drizzle-kit's output folder (the one holding meta/_journal.json) as migrationsFolder.`, cause);
+    throw new MigrationsNotFoundError(path, `drizzle journal ${path} could not be read. Pass drizzle-kit's output folder (the one holding meta/_journal.json).`, cause);
   }
-  let entries: JournalEntry[];
+  let entries: DrizzleJournalEntry[];
   try {
     const journal = JSON.parse(text) as { entries?: unknown };
     if (!Array.isArray(journal.entries)) throw new Error('it has no "entries" array');
-    entries = journal.entries as JournalEntry[];
+    entries = journal.entries as DrizzleJournalEntry[];
   } catch (cause) {
-    throw new MigrationsUnreadableError(path, `drizzle journal ${path} is not valid: ${cause instanceof Error ? cause.message : String(cause)}. Regenerate it with drizzle-kit generate.`, cause);
+    throw new MigrationsUnreadableError(path, `drizzle journal ${path} is not valid: ${messageOf(cause)}. Regenerate it with drizzle-kit generate.`, cause);
   }
-  return [...entries]
-    .sort((a, b) => a.idx - b.idx)
-    .map((entry) => {
-      if (typeof entry.tag !== 'string' || typeof entry.idx !== 'number' || typeof entry.when !== 'number') {
-        throw new MigrationsUnreadableError(path, `drizzle journal ${path} has an entry without tag, idx and when: ${JSON.stringify(entry)}. Regenerate it with drizzle-kit generate.`);
-      }
-      return { version: String(entry.idx).padStart(4, '0'), name: entry.tag, reversible: false, upFile: join(folder, `${entry.tag}.sql`), when: entry.when };
-    });
+  for (const entry of entries) {
+    if (typeof entry.tag !== 'string' || typeof entry.idx !== 'number' || typeof entry.when !== 'number') {
+      throw new MigrationsUnreadableError(path, `drizzle journal ${path} has an entry without tag, idx and when: ${JSON.stringify(entry)}. Regenerate it with drizzle-kit generate.`);
+    }
+  }
+  return [...entries].sort((a, b) => a.idx - b.idx);
+}
+
+async function readJournal(folder: string): Promise<DrizzleMigration[]> {
+  return (await readDrizzleJournal(folder)).map((entry) => ({
+    version: String(entry.idx).padStart(4, '0'),
+    name: entry.tag,
+    reversible: false,
+    upFile: join(folder, `${entry.tag}.sql`),
+    when: entry.when,
+  }));
 }
 
 /**
