@@ -15,5 +15,5 @@ export function isUpOnly(layout: Layout): layout is UpOnlyLayout {
 
 /** The layout of a migrations folder, from what is in it (and, for Supabase, beside it). */
 export async function detectLayout(dir: string): Promise<Layout> {
-  return (await detectUpOnlyLayout(dir)) ?? ((await detectMigrationsFormat(dir)) === 'dbmate' ? 'dbmate' : 'golang-migrate');
+  return (await detectUpOnlyLayout(dir)) ?? (detectMigrationsFormat(dir));
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type AlembicOptions, BACKEND_KINDS, type BackendKind, alembicMigrator, type Kit, type KitOptions, type Migrator, PRESETS, type Preset, type TestDatabase, TenantkitError, UnknownBackendError, dbmateDirectory, sqlDirectory, startKit, upOnlyFolder } from '@tenantkit/testkit';
-import { BACKENDS, backendSummaries, type OpenSession, connectionError, isLoopbackHost, openConnection } from '@tenantkit/testkit/internal';
+import { BACKENDS, backendSummaries, type OpenSession, connectionError, isLoopbackHost, connectPg } from '@tenantkit/testkit/internal';
 import { LAYOUTS, type Layout, detectLayout, isUpOnly } from './layouts.js';
 import { FileNotFoundError, UsageError } from './errors.js';
 
@@ -218,7 +218,7 @@ export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = 
   if (args.url !== undefined) {
     const url = args.url;
     const host = checkLocalUrl(url, args.allowRemote);
-    const session = await openConnection(url, 'tenantkit cli').catch((cause: unknown) => {
+    const session = await connectPg(url, 'tenantkit cli').catch((cause: unknown) => {
       throw cause instanceof TenantkitError ? cause : connectionError(url, cause);
     });
     return { description: `${host}${new URL(url).pathname}`, database: undefined, admin: session, files: [], close: () => session.close() };

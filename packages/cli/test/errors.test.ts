@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Kit, type TestDatabase, startKit } from '@tenantkit/testkit';
-import { openConnection } from '@tenantkit/testkit/internal';
+import { connectPg } from '@tenantkit/testkit/internal';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { run } from './tenantkit-bin.js';
 
@@ -208,7 +208,7 @@ describe('--url on a real server', () => {
   });
 
   test('a connection lost in the middle of the audit is named once', async () => {
-    const watcher = await openConnection(db.url!, 'tenantkit test watcher');
+    const watcher = await connectPg(db.url!, 'tenantkit test watcher');
     try {
       const audit = timed(['audit', '--url', db.url!, '--app-role', 'web', '--json']);
       let finished = false;

@@ -1,6 +1,6 @@
 import type { TableModel, World } from '@tenantkit/fixtures';
 import { type Queryable, type Session, type TestDatabase } from '@tenantkit/testkit';
-import { openConnection } from '@tenantkit/testkit/internal';
+import { connectPg } from '@tenantkit/testkit/internal';
 import type { TenantContext } from './context.js';
 import { type Exposure, countExposed } from './exposure.js';
 import { type FreshSessionCount, countWithoutContext } from './probes.js';
@@ -30,7 +30,7 @@ export async function freshSessionCounts(
   };
   const url = db.app.url;
   if (db.capabilities.realLoginRoles && url) {
-    const session = await openConnection(url, 'tenantkit probe');
+    const session = await connectPg(url, 'tenantkit probe');
     try {
       await countAll(session);
     } finally {

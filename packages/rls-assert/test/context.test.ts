@@ -1,5 +1,5 @@
 import { type Kit, type TestDatabase, startKit } from '@tenantkit/testkit';
-import { type OpenSession, openConnection } from '@tenantkit/testkit/internal';
+import { type OpenSession, connectPg } from '@tenantkit/testkit/internal';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type TenantContext,
@@ -114,7 +114,7 @@ describe.each(['system', 'embedded'] as const)('tenant context on a real server 
 
   /** A fresh login connection as the app role for each test: the one whose state is inspected. */
   async function withApp(fn: () => Promise<void>): Promise<void> {
-    app = await openConnection(db.app.url!);
+    app = await connectPg(db.app.url!);
     try {
       await fn();
     } finally {

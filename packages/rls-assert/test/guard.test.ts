@@ -1,5 +1,5 @@
 import { InvalidOptionError, type Kit, type TestDatabase, TenantkitError, startKit } from '@tenantkit/testkit';
-import { openConnection } from '@tenantkit/testkit/internal';
+import { connectPg } from '@tenantkit/testkit/internal';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BypassingIdentityError, isRlsAssertError } from '../src/errors.js';
 import { assertProvingIdentity } from '../src/guard.js';
@@ -49,8 +49,8 @@ function urlAs(db: TestDatabase, user: string, password = PASSWORD): string {
   return url.toString();
 }
 
-async function asRole<T>(db: TestDatabase, user: string, fn: (session: Awaited<ReturnType<typeof openConnection>>) => Promise<T>): Promise<T> {
-  const session = await openConnection(urlAs(db, user));
+async function asRole<T>(db: TestDatabase, user: string, fn: (session: Awaited<ReturnType<typeof connectPg>>) => Promise<T>): Promise<T> {
+  const session = await connectPg(urlAs(db, user));
   try {
     return await fn(session);
   } finally {
@@ -119,7 +119,7 @@ describe.each(['system', 'embedded'] as const)('guard on a real server (%s binar
 
   test('refuses a superuser session that switched to the app role with SET ROLE', async () => {
     await using db = await kit.acquire();
-    const session = await openConnection(db.url!);
+    const session = await connectPg(db.url!);
     try {
       await session.exec('SET ROLE tk_app');
       const error = await refusal(assertProvingIdentity(session, { tenantTables: [notes] }));
@@ -247,7 +247,7 @@ describe.each(['system', 'embedded'] as const)('guard on a real server (%s binar
 
   test('reports row_security = off without calling it a bypass: the queries fail instead', async () => {
     await using db = await kit.acquire();
-    const session = await openConnection(db.app.url!);
+    const session = await connectPg(db.app.url!);
     try {
       await session.exec('SET row_security = off');
       const facts = await assertProvingIdentity(session, { tenantTables: [notes] });

@@ -12,7 +12,7 @@ export { SUPABASE_STAND_INS, type StandIn, withStandIns } from './presets/stand-
 export { SHARED_SERVER_ENV, resolveBackendKind, templateKey } from './kit.js';
 export { runScript } from './migrations/run-script.js';
 export { detectMigrationsFormat } from './migrations/detect-format.js';
-export { connectPg as openConnection, connectionError } from './session/pg-session.js';
+export { connectPg, connectionError } from './session/pg-session.js';
 export { isCustomSettingName } from './sql/ident.js';
 export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
 export { escapeRegExp } from './regexp.js';

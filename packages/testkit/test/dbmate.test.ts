@@ -359,7 +359,7 @@ describe('detectMigrationsFormat', () => {
     expect(
       await detectMigrationsFormat(await makeDir({ '1_a.up.sql': 'SELECT 1;', '1_a.down.sql': 'SELECT 1;', 'x.md': '' })),
     ).toBe('sql-files');
-    expect(await detectMigrationsFormat(await makeDir({ '1_a.up.sql': 'SELECT 1;' }))).toBe('sql-files');
+    expect(await detectMigrationsFormat(await makeDir({ '1_a.up.sql': 'SELECT 1;' }))).toBe('golang-migrate');
   });
 
   it('refuses mixed, unknown and empty directories', async () => {

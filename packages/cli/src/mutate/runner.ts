@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MutantResult, type MutationReport, type PolicyMutant, generateMutants } from '@tenantkit/rls-assert';
 import { type KitOptions, type TestDatabase, messageOf, quoteIdent, startKit } from '@tenantkit/testkit';
-import { BACKENDS, type BackendDefinition, KIT_PREFIX, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, openConnection } from '@tenantkit/testkit/internal';
+import { BACKENDS, type BackendDefinition, KIT_PREFIX, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, connectPg } from '@tenantkit/testkit/internal';
 import { NoMutantsError, SuiteFailsUnmutatedError, SuiteIgnoresMutantError } from '../errors.js';
 import { type CommandRun, describeExit, formatSeconds, outputTail, runCommand } from './run-command.js';
 
@@ -92,7 +92,7 @@ function definitionOf(kind: string): BackendDefinition | undefined {
 
 /** Drops the template a run built on the shared server (it is that mutant's alone). */
 async function dropTemplate(adminUrl: string, key: string): Promise<void> {
-  const admin = await openConnection(adminUrl, 'tenantkit mutate');
+  const admin = await connectPg(adminUrl, 'tenantkit mutate');
   try {
     const name = quoteIdent(`${KIT_PREFIX}tpl_${key}`);
     const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [`${KIT_PREFIX}tpl_${key}`]);

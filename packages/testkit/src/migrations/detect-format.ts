@@ -8,10 +8,10 @@ import { GOLANG_MIGRATE_FILE } from './sources/golang-migrate/golang-migrate.js'
 
 /**
  * Tells which migration layout a directory uses: golang-migrate's `.up.sql`/`.down.sql` pairs
- * ('sql-files', for sqlDirectory()) or dbmate's single `.sql` files with a `-- migrate:up` line
+ * ('golang-migrate', for sqlDirectory()) or dbmate's single `.sql` files with a `-- migrate:up` line
  * ('dbmate', for dbmateDirectory()). A directory mixing the two, or holding neither, is refused.
  */
-export async function detectMigrationsFormat(dir: string | URL): Promise<'sql-files' | 'dbmate'> {
+export async function detectMigrationsFormat(dir: string | URL): Promise<'golang-migrate' | 'dbmate'> {
   const directory = toFsPath(dir);
   const entries = await readMigrationsDirectory(directory, 'detectMigrationsFormat', '.sql migration');
   await refuseSubChains(directory, entries);
@@ -24,7 +24,7 @@ export async function detectMigrationsFormat(dir: string | URL): Promise<'sql-fi
       `Migrations directory ${directory} mixes golang-migrate files (${pairs.slice(0, 3).join(', ')}) with other .sql files (${singles.slice(0, 3).join(', ')}), so its format is ambiguous. Keep one layout: {version}_{title}.up.sql/.down.sql pairs, or dbmate files {version}_{name}.sql with "-- migrate:up" and "-- migrate:down" sections.`,
     );
   }
-  if (pairs.length > 0) return 'sql-files';
+  if (pairs.length > 0) return 'golang-migrate';
   if (singles.length === 0) {
     throw new MigrationsInvalidError(
       directory,
