@@ -358,7 +358,7 @@ describe('detectMigrationsFormat', () => {
     expect(await detectMigrationsFormat(await makeDir(THREE))).toBe('dbmate');
     expect(
       await detectMigrationsFormat(await makeDir({ '1_a.up.sql': 'SELECT 1;', '1_a.down.sql': 'SELECT 1;', 'x.md': '' })),
-    ).toBe('sql-files');
+    ).toBe('golang-migrate');
     expect(await detectMigrationsFormat(await makeDir({ '1_a.up.sql': 'SELECT 1;' }))).toBe('golang-migrate');
   });
 
