@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import {
   type IsolationReport,
   NamesNothingError,
+  type RlsAssertErrorCode,
   type TenantContext,
   checkIsolation,
   customContext,
@@ -12,7 +13,7 @@ import {
   renderMatrix,
   reportJson,
 } from '@tenantkit/rls-assert';
-import { type TestDatabase, TenantkitError, attachDatabase, quoteIdent } from '@tenantkit/testkit';
+import { type TenantkitErrorCode, type TestDatabase, TenantkitError, attachDatabase, quoteIdent } from '@tenantkit/testkit';
 import { grantCrud, isCustomSettingName } from '@tenantkit/testkit/internal';
 import { CannotSetRoleError, UsageError } from '../errors.js';
 import { type CommandOutput, checkWritable, failure, wantsJson, writeHtmlReport } from '../failure.js';
@@ -94,7 +95,7 @@ const AUDIT_OUTPUT: CommandOutput = { command: 'audit', usage: AUDIT_USAGE, empt
 
 
 /** Failures that mean "isolation is not proven" (1) rather than "could not run" (2). */
-const NOT_PROVEN = new Set<string>(['TENANTKIT_BYPASSING_IDENTITY']);
+const NOT_PROVEN: ReadonlySet<TenantkitErrorCode> = new Set<RlsAssertErrorCode>(['TENANTKIT_BYPASSING_IDENTITY']);
 
 export async function auditCommand(argv: readonly string[]): Promise<CliResult> {
   const json = wantsJson(argv);

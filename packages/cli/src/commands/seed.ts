@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { type World, seedTenants } from '@tenantkit/fixtures';
-import { TenantkitError } from '@tenantkit/testkit';
+import { type FixturesErrorCode, type World, seedTenants } from '@tenantkit/fixtures';
+import { TenantkitError, type TenantkitErrorCode } from '@tenantkit/testkit';
 import { NothingToSeedError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import { integerFlag } from '../flags.js';
@@ -119,7 +119,8 @@ export async function seedCommand(argv: readonly string[]): Promise<CliResult> {
   }
 }
 
-const SEED_FAILURES = new Set<string>([
+/** Failures of seeding itself (exit 1), not of setting it up (exit 2). */
+const SEED_FAILURES: ReadonlySet<TenantkitErrorCode> = new Set<FixturesErrorCode>([
   'TENANTKIT_SEED_FAILED',
   'TENANTKIT_UNSATISFIABLE_CHECK',
   'TENANTKIT_FK_CYCLE',

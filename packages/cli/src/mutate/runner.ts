@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MutantResult, type MutationReport, type PolicyMutant, generateMutants } from '@tenantkit/rls-assert';
-import { type KitOptions, type TestDatabase, messageOf, quoteIdent, startKit } from '@tenantkit/testkit';
+import { type KitOptions, type TestDatabase, type TestkitErrorCode, messageOf, quoteIdent, startKit } from '@tenantkit/testkit';
 import { BACKENDS, type BackendDefinition, KIT_PREFIX, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, connectPg } from '@tenantkit/testkit/internal';
 import { NoMutantsError, SuiteFailsUnmutatedError, SuiteIgnoresMutantError } from '../errors.js';
 import { type CommandRun, describeExit, formatSeconds, outputTail, runCommand } from './run-command.js';
@@ -155,7 +155,7 @@ function vitestTestFailed(output: string): boolean {
  * Failures of the kit's own machinery (a server, a template, a lock, a login): a run that shows one
  * failed around the tests, whatever the mutant did, and proves nothing about it.
  */
-const INFRASTRUCTURE_FAILURES = [
+const INFRASTRUCTURE_FAILURES: readonly TestkitErrorCode[] = [
   'TENANTKIT_SERVER_START_FAILED',
   'TENANTKIT_SERVER_UNREACHABLE',
   'TENANTKIT_NATIVE_BINARIES_NOT_FOUND',
