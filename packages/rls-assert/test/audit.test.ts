@@ -1,15 +1,15 @@
 import { discoverTenancy, introspectSchema } from '@tenantkit/fixtures';
-import { type BackendKind, type Kit, type NativeServer, type TestDatabase, startKit, startNativeServer } from '@tenantkit/testkit';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type BackendKind, type Kit, type TestDatabase, startKit } from '@tenantkit/testkit';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { readCatalog, relationsNamedIn } from '../src/audit/catalog.js';
 import { type Scenario, evaluate } from '../src/audit/policy-expression.js';
 import { parseExpression } from '../src/audit/policy-parser.js';
 import { auditCatalog, sortFindings } from '../src/audit/rules.js';
 import type { AuditCode, Finding, Severity } from '../src/types.js';
 import { readCorpus } from './corpus.js';
+import { shareNativeServer } from './shared-server.js';
 
 const CORPUS = readCorpus();
-const SHARED_SERVER_ENV = 'TENANTKIT_SHARED_SERVER';
 
 /** Findings per backend and corpus file, for the cross-backend comparison at the end. */
 const results = new Map<BackendKind, Map<string, Finding[]>>();
@@ -35,25 +35,11 @@ function expectNone(findings: readonly Finding[], code: string, object?: string)
 }
 
 describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => {
-  let server: NativeServer | undefined;
-  let previousShared: string | undefined;
   const findingsOf = new Map<string, Finding[]>();
   results.set(backend, findingsOf);
 
-  beforeAll(async () => {
-    if (backend !== 'native') return;
-    // One server for every schema of this file: each kit only builds a template and clones it.
-    server = await startNativeServer();
-    previousShared = process.env[SHARED_SERVER_ENV];
-    process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind: 'native', adminUrl: server.adminUrl });
-  });
-
-  afterAll(async () => {
-    if (backend !== 'native') return;
-    if (previousShared === undefined) delete process.env[SHARED_SERVER_ENV];
-    else process.env[SHARED_SERVER_ENV] = previousShared;
-    await server?.stop();
-  });
+  // One server for every schema of this file: each kit only builds a template and clones it.
+  shareNativeServer(backend);
 
   describe.each(CORPUS)('$file', (corpusCase) => {
     let findings: Finding[];

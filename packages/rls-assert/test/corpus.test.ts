@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { type BackendKind, type Kit, TenantkitError, startKit } from '@tenantkit/testkit';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { checkIsolation } from '../src/check.js';
 import { BypassingIdentityError } from '../src/errors.js';
 import type { IsolationReport } from '../src/types.js';
 import { readCorpus } from './corpus.js';
+import { shareNativeServer } from './shared-server.js';
 
 process.env.TENANTKIT_QUIET ??= '1';
 delete process.env.TENANTKIT_BACKEND;
@@ -37,9 +38,11 @@ const EXAMPLES = [
 ];
 
 describe.each(BACKENDS)('the corpus through checkIsolation on %s', (backend) => {
+  shareNativeServer(backend);
   const kits: Kit[] = [];
-  afterAll(async () => {
-    for (const kit of kits) await kit.stop();
+  // Each test's kit stops when the test ends: a PGlite instance holds ~190 MB, a native kit a server.
+  afterEach(async () => {
+    for (const kit of kits.splice(0)) await kit.stop();
   });
 
   test.each(EXAMPLES)('$file (for the parity below)', async ({ file, options }) => {

@@ -1,5 +1,5 @@
 import { type BackendKind, type Kit, startKit } from '@tenantkit/testkit';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { autoFactories, fixtureContext } from '@tenantkit/fixtures';
 import { checkIsolation } from '../src/check.js';
 import { handPickedWorld } from '../src/world.js';
@@ -96,8 +96,9 @@ const EXPOSURES: { name: string; sql: string; migrateAs?: 'admin'; leaking: stri
 
 describe.each(['pglite', 'native'] as BackendKind[])('checkIsolation on %s', (backend) => {
   const kits: Kit[] = [];
-  afterAll(async () => {
-    for (const kit of kits) await kit.stop();
+  // Each test's kit stops when the test ends: a PGlite instance holds ~190 MB, a native kit a server.
+  afterEach(async () => {
+    for (const kit of kits.splice(0)) await kit.stop();
   });
 
   test.each(SCHEMAS)('$name', async ({ sql, failing, notProven = [] }) => {

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BackendKind, type Kit, startKit } from '@tenantkit/testkit';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { checkIsolation } from '../src/check.js';
 import { customContext } from '../src/context.js';
 import type { IsolationReport } from '../src/types.js';
@@ -54,8 +54,9 @@ const signed = customContext(
 
 describe.each(['pglite', 'native'] as BackendKind[])('real repositories on %s', (backend) => {
   const kits: Kit[] = [];
-  afterAll(async () => {
-    for (const kit of kits) await kit.stop();
+  // Each test's kit stops when the test ends: a PGlite instance holds ~190 MB, a native kit a server.
+  afterEach(async () => {
+    for (const kit of kits.splice(0)) await kit.stop();
   });
   const open = async (schema: string, migrateAs: 'owner' | 'admin' = 'owner') => {
     const kit = await startKit({ backend, schema, poolSize: 0, roles: { appGrants: 'none', migrateAs } });
