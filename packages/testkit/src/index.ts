@@ -21,7 +21,41 @@ export { BACKEND_KINDS, PRESETS } from './config.js';
 export { SUPABASE_API_ROLES, SUPABASE_PLATFORM_SCHEMAS, type SupabasePresetRoles, supabasePresetSql } from './presets/supabase.js';
 export type { TestDatabase, ReleaseOptions } from './database.js';
 export { type AttachOptions, attachDatabase } from './attach.js';
-export * from './errors.js';
+// Every export of errors.ts but messageOf, an internal helper (in ./internal.ts); test/public-api.test.ts checks the list.
+export {
+  AdminMembershipError,
+  CacheCorruptError,
+  ContainerImageUnavailableError,
+  ContainerRuntimeUnavailableError,
+  ContextLeakError,
+  DatabaseReleasedError,
+  InsufficientPrivilegesError,
+  InvalidOptionError,
+  LockWaitTimeoutError,
+  LoginRefusedError,
+  MigrationFailedError,
+  MigrationsInvalidError,
+  MigrationsNotFoundError,
+  MigrationsUnreadableError,
+  MutantFailedError,
+  MutantUnreadableError,
+  NativeBinariesNotFoundError,
+  PeerMissingError,
+  PgliteExtensionUnavailableError,
+  RemoteHostRefusedError,
+  RoleConflictError,
+  RoleEscapeError,
+  ServerStartFailedError,
+  ServerUnreachableError,
+  type SqlLocation,
+  TESTKIT_ERROR_CODES,
+  TemplateLockTimeoutError,
+  TenantkitError,
+  type TenantkitErrorCode,
+  type TenantkitErrorDetails,
+  type TestkitErrorCode,
+  UnknownBackendError,
+} from './errors.js';
 export { defineKit, startKit } from './kit.js';
 export type { Kit } from './kit.js';
 export type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrations/migrator.js';
