@@ -8,6 +8,7 @@ import { seedCommand } from './commands/seed.js';
 import { UsageError } from './errors.js';
 import { type CommandOutput, failure, wantsJson } from './failure.js';
 
+export { CLI_ERROR_CODES, CliError, type CliErrorCode } from './errors.js';
 export { type MutateDatabaseOptions, type MutateOptions, type RunMutationsOptions, mutateDatabase, runMutations } from './mutate/runner.js';
 
 export interface CliResult {

@@ -1,5 +1,5 @@
-import { type Session, messageOf, quoteIdent } from '@tenantkit/testkit';
-import { isCustomSettingName } from '@tenantkit/testkit/internal';
+import { type Session, quoteIdent } from '@tenantkit/testkit';
+import { isCustomSettingName, messageOf } from '@tenantkit/testkit/internal';
 import { TenantContextError } from './errors.js';
 
 /** The steps tenant contexts are made of: LOCAL settings and roles, each read back. */

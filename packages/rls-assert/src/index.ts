@@ -1,12 +1,14 @@
 export { assertIsolation } from './assert.js';
-export { type AuditOptions, type AuditRuleCode, auditCatalog } from './audit/rules.js';
+export { AUDIT_RULES, type AuditOptions, type AuditRuleCode, auditCatalog } from './audit/rules.js';
+export type { PolicyCommand } from './audit/catalog.js';
 export { type CheckIsolationOptions, type CheckProgress, DEFAULT_TENANT_COLUMNS, checkIsolation } from './check.js';
 export * from './context.js';
 export * from './errors.js';
 export { IsolationNotProvenError } from './errors-report.js';
-export { assertProvingIdentity } from './guard.js';
+export { type GuardOptions, type IdentityFacts, type TableRef, assertProvingIdentity } from './guard.js';
 export { CHECKS, type CheckName, NOT_APPLICABLE } from './checks.js';
-export { type ProbeEnvironment, type ProbeTable, type TableProbeResult, probeTable } from './probes.js';
+export { type FreshSessionCount, type ProbeEnvironment, type ProbeTable, type TableProbeResult, probeTable } from './probes.js';
+export type { Outcome, Privileges } from './outcome.js';
 export { renderHtml, renderMatrix, reportJson, verdict } from './report.js';
 export type { AuditCode, CheckResult, CheckStatus, Finding, IsolationReport, ReportSetup, Severity, TableReport, TableStatus } from './types.js';
 export { type HandPickedTable, handPickedWorld } from './world.js';

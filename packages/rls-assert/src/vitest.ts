@@ -4,7 +4,8 @@ import { type CheckIsolationOptions, checkIsolation } from './check.js';
 import { renderMatrix } from './report.js';
 import type { Finding, Severity } from './types.js';
 
-interface MatcherResult {
+/** What each matcher returns to vitest's expect. */
+export interface MatcherResult {
   pass: boolean;
   message: () => string;
   actual?: unknown;

@@ -1,14 +1,19 @@
 // The public API of @tenantkit/testkit. What only the kit's own packages and command line need is in
 // ./internal.ts (@tenantkit/testkit/internal), with no promise of stability.
-export type { Backend, BackendCapabilities, PreparedTemplate, PhysicalDatabase, IdentityName } from './backends/backend.js';
+export type { Backend, BackendCapabilities, IdentityName, OpenSession, PhysicalDatabase, PreparedTemplate, TemplateSpec } from './backends/backend.js';
+export type { ContainerBackendOptions } from './backends/container/container-backend.js';
 export { startNativeServer } from './backends/native/native-server.js';
 export type { NativeServer } from './backends/native/native-server.js';
+export type { NativeBinariesPreference, NativeServerOptions } from './backends/native/native-config.js';
 export type {
   BackendKind,
   IsolationMode,
   KitOptions,
   NativeBackendOptions,
+  PgliteBackendSettings,
   Preset,
+  ResolvedRoles,
+  ResolvedTenantContext,
   RoleOptions,
   TenantContextOptions,
 } from './config.js';
@@ -16,7 +21,42 @@ export { BACKEND_KINDS, PRESETS } from './config.js';
 export { SUPABASE_API_ROLES, SUPABASE_PLATFORM_SCHEMAS, type SupabasePresetRoles, supabasePresetSql } from './presets/supabase.js';
 export type { TestDatabase, ReleaseOptions } from './database.js';
 export { type AttachOptions, attachDatabase } from './attach.js';
-export * from './errors.js';
+// Every export of errors.ts but messageOf, an internal helper (in ./internal.ts); test/public-api.test.ts checks the list.
+export {
+  AdminMembershipError,
+  CacheCorruptError,
+  ContainerImageUnavailableError,
+  ContainerRuntimeUnavailableError,
+  ContextLeakError,
+  DatabaseReleasedError,
+  InsufficientPrivilegesError,
+  InvalidOptionError,
+  LockWaitTimeoutError,
+  LoginRefusedError,
+  MigrationFailedError,
+  MigrationsInvalidError,
+  MigrationsNotFoundError,
+  MigrationsUnreadableError,
+  ToolUnavailableError,
+  MutantFailedError,
+  MutantUnreadableError,
+  NativeBinariesNotFoundError,
+  PeerMissingError,
+  PgliteExtensionUnavailableError,
+  RemoteHostRefusedError,
+  RoleConflictError,
+  RoleEscapeError,
+  ServerStartFailedError,
+  ServerUnreachableError,
+  type SqlLocation,
+  TESTKIT_ERROR_CODES,
+  TemplateLockTimeoutError,
+  TenantkitError,
+  type TenantkitErrorCode,
+  type TenantkitErrorDetails,
+  type TestkitErrorCode,
+  UnknownBackendError,
+} from './errors.js';
 export { defineKit, startKit } from './kit.js';
 export type { Kit } from './kit.js';
 export type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from './migrations/migrator.js';
@@ -46,9 +86,15 @@ export { type DbmateDirectoryOptions, dbmateDirectory } from './migrations/sourc
 export { type CommandMigration, type CommandMigratorOptions, type CommandStateTable, commandMigrator } from './migrations/sources/command/command.js';
 export { type DrizzleMigratorOptions, drizzleMigrator } from './migrations/sources/drizzle/drizzle.js';
 export { type KnexMigratorOptions, knexMigrator } from './migrations/sources/knex/knex.js';
-export { type KyselyMigratorOptions, type MigrationProviderLike, kyselyMigrator } from './migrations/sources/kysely/kysely.js';
+export { type KyselyMigratorOptions, type KyselyMigrationLike, type MigrationProviderLike, kyselyMigrator } from './migrations/sources/kysely/kysely.js';
 export { type NodePgMigrateMigratorOptions, nodePgMigrateMigrator } from './migrations/sources/node-pg-migrate/node-pg-migrate.js';
-export { type UmzugLike, type UmzugMigratorOptions, umzugMigrator } from './migrations/sources/umzug/umzug.js';
+export {
+  type UmzugLike,
+  type UmzugMigrationMeta,
+  type UmzugMigratorOptions,
+  type UmzugRunnableMigration,
+  umzugMigrator,
+} from './migrations/sources/umzug/umzug.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
 export type { AppIdentity, Identity } from './session/identity.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './sql/ident.js';

@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MutantResult, type MutationReport, type PolicyMutant, generateMutants } from '@tenantkit/rls-assert';
-import { type KitOptions, type TestDatabase, type TestkitErrorCode, messageOf, quoteIdent, startKit } from '@tenantkit/testkit';
-import { BACKENDS, type BackendDefinition, KIT_PREFIX, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, connectPg } from '@tenantkit/testkit/internal';
+import { type KitOptions, type TestDatabase, type TestkitErrorCode, quoteIdent, startKit } from '@tenantkit/testkit';
+import { BACKENDS, type BackendDefinition, KIT_PREFIX, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, connectPg, messageOf } from '@tenantkit/testkit/internal';
 import { NoMutantsError, SuiteFailsUnmutatedError, SuiteIgnoresMutantError } from '../errors.js';
 import { type CommandRun, describeExit, formatSeconds, outputTail, runCommand } from './run-command.js';
 

@@ -40,7 +40,7 @@ export function globalSetup(options: KitOptions): () => Promise<() => Promise<vo
 const REGISTRY = Symbol.for('tenantkit.vitest.kits');
 type Registry = Set<KitOptions>;
 
-export function registeredKits(): Registry {
+export function registeredKits(): Set<KitOptions> {
   const holder = globalThis as { [REGISTRY]?: Registry };
   holder[REGISTRY] ??= new Set();
   return holder[REGISTRY];
@@ -53,7 +53,7 @@ export const TENANTKIT_TIMEOUTS = { testTimeout: 60_000, hookTimeout: 120_000 } 
 const GLOBAL_SETUP_FILE = fileURLToPath(new URL(`./global-setup.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 /** The part of vitest's configuration the plugin reads and writes. */
-interface TestConfig {
+export interface PluginTestConfig {
   globalSetup?: string | string[];
   testTimeout?: number;
   hookTimeout?: number;
@@ -62,7 +62,7 @@ interface TestConfig {
 /** A Vite plugin, typed structurally so it fits the Vite version of every supported vitest. */
 export interface TenantkitPlugin {
   readonly name: 'tenantkit';
-  config(config: { test?: TestConfig }): { test: TestConfig };
+  config(config: { test?: PluginTestConfig }): { test: PluginTestConfig };
 }
 
 /**

@@ -58,5 +58,5 @@ export function createTest(options: KitOptions) {
   });
 }
 
-export { globalSetup, tenantkit } from './config.js';
+export { type PluginTestConfig, type TenantkitPlugin, globalSetup, tenantkit } from './config.js';
 export { type MigrationSuiteOptions, describeMigrations, schemaMatchers } from './migrations.js';

@@ -1,0 +1,13 @@
+import { readFile } from 'node:fs/promises';
+import { expect, test } from 'vitest';
+import * as main from '../src/index.js';
+
+test('every value of the main entry is documented in the README Reference section', async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('\n## Reference\n');
+  expect(start).toBeGreaterThan(-1);
+  const end = readme.indexOf('\n## ', start + 1);
+  const reference = readme.slice(start, end === -1 ? undefined : end);
+  const undocumented = Object.keys(main).filter((name) => !new RegExp(`\\b${name}\\b`).test(reference));
+  expect(undocumented).toEqual([]);
+});
