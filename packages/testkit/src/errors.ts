@@ -135,7 +135,7 @@ export class MigrationFailedError extends TenantkitError {
     appliedBefore?: number;
     cause: unknown;
   }) {
-    const pgMessage = args.cause instanceof Error ? args.cause.message : String(args.cause);
+    const pgMessage = messageOf(args.cause);
     const where = args.location
       ? `${args.location.file}:${args.location.line}:${args.location.column}`
       : args.migration;
@@ -164,7 +164,7 @@ export class MigrationFailedError extends TenantkitError {
 
 export class ServerUnreachableError extends TenantkitError {
   constructor(target: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = messageOf(cause);
     super(
       'TENANTKIT_SERVER_UNREACHABLE',
       `Cannot connect to the Postgres server at ${target}: ${reason}. Start one (for example: pg_ctlcluster 15 main start, or docker run -p 5432:5432 postgres), fix DATABASE_URL, or use backend "native" (a throwaway server from local binaries) or "pglite" (embedded, nothing to install).`,
@@ -231,7 +231,7 @@ export class TemplateLockTimeoutError extends TenantkitError {
 
 export class ContainerRuntimeUnavailableError extends TenantkitError {
   constructor(cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = messageOf(cause);
     super(
       'TENANTKIT_CONTAINER_RUNTIME_UNAVAILABLE',
       `Backend "container" needs a container runtime (Docker or Podman), and none answered: ${reason}. Start one, or use backend "native" (a throwaway server from local PostgreSQL binaries), "url" with DATABASE_URL, or "pglite" (TENANTKIT_BACKEND=native|url|pglite).`,
@@ -309,7 +309,7 @@ export class PgliteExtensionUnavailableError extends TenantkitError {
 export class LoginRefusedError extends TenantkitError {
   /** `object`: the role or database the server refused; `fix`: what to change, for that case. */
   constructor(target: string, object: string, sqlState: string, fix: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = messageOf(cause);
     super(
       'TENANTKIT_LOGIN_REFUSED',
       `The Postgres server at ${target} is running but refused the connection: ${reason} [SQLSTATE ${sqlState}]. ${fix}`,
@@ -336,6 +336,13 @@ export class AdminMembershipError extends TenantkitError {
       { object: admin, cause },
     );
   }
+}
+
+/** The SQLSTATE a driver error carries (pg, PGlite and the migration tools built on them), if any. */
+export function sqlStateOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 /** The message of a thrown value: an Error's message, anything else as text. */

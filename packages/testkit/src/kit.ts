@@ -6,7 +6,7 @@ import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
 import { BACKENDS } from './backends/registry.js';
 import type { ServerEndpoint } from './backends/server/server-engine.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
-import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, MutantFailedError, RoleEscapeError, UnknownBackendError } from './errors.js';
+import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, MutantFailedError, RoleEscapeError, UnknownBackendError, messageOf } from './errors.js';
 import { loadMutant, recordMutant, withMutant } from './mutation/mutant.js';
 import { isCustomSettingName } from './sql/ident.js';
 import { type SequenceState, captureSequences, restoreMovedSequences } from './isolation/sequences.js';
@@ -337,7 +337,7 @@ class KitImpl implements Kit {
     for (const handle of [...this.#handles]) {
       await handle.release().catch((error: unknown) => {
         if (error instanceof RoleEscapeError || error instanceof ContextLeakError) verdict ??= error;
-        else progress(`releasing ${handle.name} at stop failed: ${error instanceof Error ? error.message : String(error)}`);
+        else progress(`releasing ${handle.name} at stop failed: ${messageOf(error)}`);
       });
     }
     await this.#stopWorkerAndBackend();

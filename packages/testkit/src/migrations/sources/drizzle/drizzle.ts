@@ -1,7 +1,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
+import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError, messageOf } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { PgModule, PgPool } from '../../../session/pg-session.js';
 import { quoteQualified } from '../../../sql/ident.js';
@@ -51,7 +51,7 @@ async function readJournal(folder: string): Promise<DrizzleMigration[]> {
     if (!Array.isArray(journal.entries)) throw new Error('it has no "entries" array');
     entries = journal.entries as JournalEntry[];
   } catch (cause) {
-    throw new MigrationsUnreadableError(path, `drizzle journal ${path} is not valid: ${cause instanceof Error ? cause.message : String(cause)}. Regenerate it with drizzle-kit generate.`, cause);
+    throw new MigrationsUnreadableError(path, `drizzle journal ${path} is not valid: ${messageOf(cause)}. Regenerate it with drizzle-kit generate.`, cause);
   }
   return [...entries]
     .sort((a, b) => a.idx - b.idx)
