@@ -32,6 +32,10 @@ export const TESTKIT_ERROR_CODES = [
   'TENANTKIT_CONTAINER_IMAGE_UNAVAILABLE',
   'TENANTKIT_MUTANT_UNREADABLE',
   'TENANTKIT_MUTANT_FAILED',
+  'TENANTKIT_INVALID_IDENTIFIER',
+  'TENANTKIT_CATALOG_UNEXPECTED',
+  'TENANTKIT_MIGRATION_CHECK_FAILED',
+  'TENANTKIT_BACKEND_MISUSE',
 ] as const;
 export type TestkitErrorCode = (typeof TESTKIT_ERROR_CODES)[number];
 
@@ -386,5 +390,41 @@ export class MutantFailedError extends TenantkitError {
       { object: file, cause },
     );
     this.sqlState = typeof sqlState === 'string' ? sqlState : undefined;
+  }
+}
+
+/** A name or literal that cannot become SQL text (empty, or with a NUL character). */
+export class InvalidIdentifierError extends TenantkitError {
+  constructor(what: 'identifier' | 'literal', value: string, problem: string) {
+    super(
+      'TENANTKIT_INVALID_IDENTIFIER',
+      `The SQL ${what} ${JSON.stringify(value)} ${problem}, so it cannot be quoted into SQL. Pass a non-empty name without NUL characters (a table, column, role or setting as Postgres stores it).`,
+      { object: value },
+    );
+  }
+}
+
+/** The catalog holds a code the kit does not know (a newer Postgres): the snapshot cannot describe it. */
+export class CatalogUnexpectedError extends TenantkitError {
+  constructor(what: string, code: string) {
+    super(
+      'TENANTKIT_CATALOG_UNEXPECTED',
+      `The catalog holds ${what} code "${code}", which the schema snapshot does not know: this server's Postgres is newer than the kit. Upgrade @tenantkit/testkit, or snapshot on a Postgres version it supports.`,
+      { object: `${what} ${code}` },
+    );
+  }
+}
+
+/** A migration of describeMigrations did not pass its check, or could not be checked after one that did not. */
+export class MigrationCheckFailedError extends TenantkitError {
+  constructor(migration: string, message: string) {
+    super('TENANTKIT_MIGRATION_CHECK_FAILED', message, { object: migration });
+  }
+}
+
+/** A backend called out of order or for what it does not offer: a defect in the caller, said with what to call instead. */
+export class BackendMisuseError extends TenantkitError {
+  constructor(backend: string, message: string) {
+    super('TENANTKIT_BACKEND_MISUSE', message, { object: backend });
   }
 }
