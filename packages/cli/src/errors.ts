@@ -1,4 +1,5 @@
 import { TenantkitError } from '@tenantkit/testkit';
+import { messageOf } from '@tenantkit/testkit/internal';
 
 /**
  * The codes only the command line raises. They are TenantkitErrors like every other failure of the
@@ -48,7 +49,7 @@ export class FileNotFoundError extends CliError {
 
 export class OutputUnwritableError extends CliError {
   constructor(flag: string, path: string, cause: unknown) {
-    const reason = (cause as NodeJS.ErrnoException | undefined)?.code ?? (cause instanceof Error ? cause.message : String(cause));
+    const reason = (cause as NodeJS.ErrnoException | undefined)?.code ?? (messageOf(cause));
     super('TENANTKIT_OUTPUT_UNWRITABLE', `${flag} ${path}: the file cannot be written (${reason}). Name a file in a directory that exists and is writable.`, { object: path, cause });
   }
 }
@@ -65,7 +66,7 @@ export class NothingToSeedError extends CliError {
 
 export class ConnectionLostError extends CliError {
   constructor(where: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = messageOf(cause);
     super(
       'TENANTKIT_CONNECTION_LOST',
       `The connection to ${where} was lost while the command was using it (${reason}). Nothing was proven or written; check that the server is running (its log says why it closed the connection) and run the command again.`,

@@ -1,4 +1,5 @@
 import { TenantkitError } from '@tenantkit/testkit';
+import { messageOf } from '@tenantkit/testkit/internal';
 import { accessSync, constants, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -35,7 +36,7 @@ export function namedError(error: unknown, where: string): TenantkitError {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return parseArgsError(error as Error);
   if (isConnectionLost(error)) return new ConnectionLostError(where, error);
-  return new CliError('TENANTKIT_ERROR', error instanceof Error ? error.message : String(error), { cause: error });
+  return new CliError('TENANTKIT_ERROR', messageOf(error), { cause: error });
 }
 
 /** Node's wording, first line only (its advice about '--' rarely applies), with the way to the options. */

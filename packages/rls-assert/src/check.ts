@@ -1,6 +1,6 @@
-import { type AutoFactories, type SchemaModel, type Tenancy, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
+import { type AutoFactories, DEFAULT_TENANT_COLUMNS, type SchemaModel, type Tenancy, type World, autoFactories, seedTenants } from '@tenantkit/fixtures';
 import { SUPABASE_PLATFORM_SCHEMAS, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
-import { escapeRegExp } from '@tenantkit/testkit/internal';
+import { escapeRegExp, messageOf } from '@tenantkit/testkit/internal';
 import { type Catalog, readCatalog } from './audit/catalog.js';
 import { auditRules } from './audit/rules.js';
 import { CHECKS, type CheckName } from './checks.js';
@@ -15,12 +15,6 @@ import { freshSessionCounts } from './fresh.js';
 import { notApplicable } from './outcome.js';
 import { type ProbeTable, probeTable } from './probes.js';
 import type { CheckResult, Finding, IsolationReport, ReportSetup, TableReport, TableStatus } from './types.js';
-
-// snake_case as SQL is usually written, camelCase as Prisma and drizzle write it ("tenantId").
-export const DEFAULT_TENANT_COLUMNS = [
-  'tenant_id', 'account_id', 'organization_id', 'org_id', 'workspace_id', 'team_id',
-  'tenantId', 'accountId', 'organizationId', 'orgId', 'workspaceId', 'teamId',
-] as const;
 
 export interface CheckIsolationOptions {
   /** Tenant column names (default: tenant_id, account_id, organization_id, org_id, workspace_id, team_id and their camelCase forms). */
@@ -181,7 +175,7 @@ async function refreshed(db: TestDatabase, exposures: readonly Exposure[]): Prom
       await db.admin.exec(`ALTER MATERIALIZED VIEW ${view} OWNER TO ${quoteIdent(exposure.relation.owner)}`);
       result.push(exposure);
     } catch (error) {
-      result.push({ ...exposure, stale: error instanceof Error ? error.message : String(error) });
+      result.push({ ...exposure, stale: messageOf(error) });
     }
   }
   return result;

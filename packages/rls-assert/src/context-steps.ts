@@ -1,13 +1,8 @@
 import { type Session, quoteIdent } from '@tenantkit/testkit';
-import { isCustomSettingName, messageOf } from '@tenantkit/testkit/internal';
+import { isCustomSettingName, messageOf, sqlStateOf } from '@tenantkit/testkit/internal';
 import { TenantContextError } from './errors.js';
 
 /** The steps tenant contexts are made of: LOCAL settings and roles, each read back. */
-
-function sqlState(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
 
 export function requireName(kind: string, name: unknown): string {
   if (typeof name !== 'string' || name.trim() === '' || name.includes('\0')) {
@@ -47,7 +42,7 @@ export async function setLocalRole(tx: Session, role: string, purpose: string): 
   try {
     await tx.query(`SET LOCAL ROLE ${quoteIdent(role)}`);
   } catch (error) {
-    const state = sqlState(error);
+    const state = sqlStateOf(error);
     if (state === '42704' || state === '42501' || state === '22023') {
       throw new TenantContextError(
         role,

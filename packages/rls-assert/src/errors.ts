@@ -14,6 +14,7 @@ export const RLS_ASSERT_ERROR_CODES = [
   'TENANTKIT_UNKNOWN_CHECK',
   'TENANTKIT_UNKNOWN_ROLE',
   'TENANTKIT_ISOLATION_NOT_PROVEN',
+  'TENANTKIT_IDENTITY_UNREADABLE',
 ] as const;
 export type RlsAssertErrorCode = (typeof RLS_ASSERT_ERROR_CODES)[number];
 
@@ -171,4 +172,15 @@ export class NamesNothingError extends RlsAssertError {
 /** `what` as one sentence: a full stop added unless it already ends with one. */
 function sentence(what: string): string {
   return /[.!?]$/.test(what.trimEnd()) ? what.trimEnd() : `${what.trimEnd()}.`;
+}
+
+/** The probing connection did not say who it is (no row for current_user): nothing can be vouched for. */
+export class IdentityUnreadableError extends RlsAssertError {
+  constructor() {
+    super(
+      'TENANTKIT_IDENTITY_UNREADABLE',
+      'The connection returned no row for SELECT current_user, session_user, so the identity proving isolation could not be checked and nothing was probed. Pass a Queryable whose query() returns the rows of the statement (a pg Client, a kit identity), not one that drops them.',
+      { object: 'current_user' },
+    );
+  }
 }

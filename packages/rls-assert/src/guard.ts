@@ -1,5 +1,5 @@
 import { InvalidOptionError, type Queryable } from '@tenantkit/testkit';
-import { type BypassReason, BypassingIdentityError, type CheckedUser } from './errors.js';
+import { type BypassReason, BypassingIdentityError, type CheckedUser, IdentityUnreadableError } from './errors.js';
 
 /** A table by schema and name, as Postgres stores them (case-sensitive). */
 export interface TableRef {
@@ -103,7 +103,7 @@ export async function assertProvingIdentity(session: Queryable, options: GuardOp
             current_setting('row_security') AS row_security`,
   );
   const info = sessionRows[0];
-  if (!info) throw new Error('assertProvingIdentity: the connection returned no row for current_user');
+  if (!info) throw new IdentityUnreadableError();
   const version = Number.parseInt(info.version, 10);
   const checked: { role: string; user: CheckedUser }[] = [{ role: info.cu, user: 'current_user' }];
   if (!singleSession && info.su !== info.cu) checked.push({ role: info.su, user: 'session_user' });

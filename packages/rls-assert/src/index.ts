@@ -1,7 +1,8 @@
 export { assertIsolation } from './assert.js';
 export { AUDIT_RULES, type AuditOptions, type AuditRuleCode, auditCatalog } from './audit/rules.js';
 export type { PolicyCommand } from './audit/catalog.js';
-export { type CheckIsolationOptions, type CheckProgress, DEFAULT_TENANT_COLUMNS, checkIsolation } from './check.js';
+export { type CheckIsolationOptions, type CheckProgress, checkIsolation } from './check.js';
+export { DEFAULT_TENANT_COLUMNS } from '@tenantkit/fixtures';
 export * from './context.js';
 export * from './errors.js';
 export { IsolationNotProvenError } from './errors-report.js';

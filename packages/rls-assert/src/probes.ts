@@ -1,5 +1,6 @@
 import { type AutoFactories, type Row, type TableKind, type TableModel, type World, createFaker } from '@tenantkit/fixtures';
 import { type Queryable, type Session, type TestDatabase, quoteIdent } from '@tenantkit/testkit';
+import { messageOf } from '@tenantkit/testkit/internal';
 import { CHECKS, type CheckName, NOT_APPLICABLE } from './checks.js';
 import { type TenantContext, gucContext } from './context.js';
 import {
@@ -339,7 +340,7 @@ async function clearOwnDependants(env: ProbeEnvironment, tx: Session, tableId: s
       // Kept until the caller's savepoint is rolled back.
       await tx.query(`DELETE FROM ${child.qualified} WHERE ${filter.sql}`, filter.params);
     } catch (error) {
-      return { table: child.id, message: error instanceof Error ? error.message : String(error) };
+      return { table: child.id, message: messageOf(error) };
     }
   }
   return undefined;

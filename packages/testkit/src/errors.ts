@@ -33,6 +33,10 @@ export const TESTKIT_ERROR_CODES = [
   'TENANTKIT_CONTAINER_IMAGE_UNAVAILABLE',
   'TENANTKIT_MUTANT_UNREADABLE',
   'TENANTKIT_MUTANT_FAILED',
+  'TENANTKIT_INVALID_IDENTIFIER',
+  'TENANTKIT_CATALOG_UNEXPECTED',
+  'TENANTKIT_MIGRATION_CHECK_FAILED',
+  'TENANTKIT_BACKEND_MISUSE',
 ] as const;
 export type TestkitErrorCode = (typeof TESTKIT_ERROR_CODES)[number];
 
@@ -143,7 +147,7 @@ export class MigrationFailedError extends TenantkitError {
     appliedBefore?: number;
     cause: unknown;
   }) {
-    const pgMessage = args.cause instanceof Error ? args.cause.message : String(args.cause);
+    const pgMessage = messageOf(args.cause);
     const where = args.location
       ? `${args.location.file}:${args.location.line}:${args.location.column}`
       : args.migration;
@@ -172,7 +176,7 @@ export class MigrationFailedError extends TenantkitError {
 
 export class ServerUnreachableError extends TenantkitError {
   constructor(target: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = messageOf(cause);
     super(
       'TENANTKIT_SERVER_UNREACHABLE',
       `Cannot connect to the Postgres server at ${target}: ${reason}. Start one (for example: pg_ctlcluster 15 main start, or docker run -p 5432:5432 postgres), fix DATABASE_URL, or use backend "native" (a throwaway server from local binaries) or "pglite" (embedded, nothing to install).`,
@@ -239,7 +243,7 @@ export class TemplateLockTimeoutError extends TenantkitError {
 
 export class ContainerRuntimeUnavailableError extends TenantkitError {
   constructor(cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = messageOf(cause);
     super(
       'TENANTKIT_CONTAINER_RUNTIME_UNAVAILABLE',
       `Backend "container" needs a container runtime (Docker or Podman), and none answered: ${reason}. Start one, or use backend "native" (a throwaway server from local PostgreSQL binaries), "url" with DATABASE_URL, or "pglite" (TENANTKIT_BACKEND=native|url|pglite).`,
@@ -317,7 +321,7 @@ export class PgliteExtensionUnavailableError extends TenantkitError {
 export class LoginRefusedError extends TenantkitError {
   /** `object`: the role or database the server refused; `fix`: what to change, for that case. */
   constructor(target: string, object: string, sqlState: string, fix: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = messageOf(cause);
     super(
       'TENANTKIT_LOGIN_REFUSED',
       `The Postgres server at ${target} is running but refused the connection: ${reason} [SQLSTATE ${sqlState}]. ${fix}`,
@@ -344,6 +348,13 @@ export class AdminMembershipError extends TenantkitError {
       { object: admin, cause },
     );
   }
+}
+
+/** The SQLSTATE a driver error carries (pg, PGlite and the migration tools built on them), if any. */
+export function sqlStateOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 /** The message of a thrown value: an Error's message, anything else as text. */
@@ -387,5 +398,41 @@ export class MutantFailedError extends TenantkitError {
       { object: file, cause },
     );
     this.sqlState = typeof sqlState === 'string' ? sqlState : undefined;
+  }
+}
+
+/** A name or literal that cannot become SQL text (empty, or with a NUL character). */
+export class InvalidIdentifierError extends TenantkitError {
+  constructor(what: 'identifier' | 'literal', value: string, problem: string) {
+    super(
+      'TENANTKIT_INVALID_IDENTIFIER',
+      `The SQL ${what} ${JSON.stringify(value)} ${problem}, so it cannot be quoted into SQL. Pass a non-empty name without NUL characters (a table, column, role or setting as Postgres stores it).`,
+      { object: value },
+    );
+  }
+}
+
+/** The catalog holds a code the kit does not know (a newer Postgres): the snapshot cannot describe it. */
+export class CatalogUnexpectedError extends TenantkitError {
+  constructor(what: string, code: string) {
+    super(
+      'TENANTKIT_CATALOG_UNEXPECTED',
+      `The catalog holds ${what} code "${code}", which the schema snapshot does not know: this server's Postgres is newer than the kit. Upgrade @tenantkit/testkit, or snapshot on a Postgres version it supports.`,
+      { object: `${what} ${code}` },
+    );
+  }
+}
+
+/** A migration of describeMigrations did not pass its check, or could not be checked after one that did not. */
+export class MigrationCheckFailedError extends TenantkitError {
+  constructor(migration: string, message: string) {
+    super('TENANTKIT_MIGRATION_CHECK_FAILED', message, { object: migration });
+  }
+}
+
+/** A backend called out of order or for what it does not offer: a defect in the caller, said with what to call instead. */
+export class BackendMisuseError extends TenantkitError {
+  constructor(backend: string, message: string) {
+    super('TENANTKIT_BACKEND_MISUSE', message, { object: backend });
   }
 }

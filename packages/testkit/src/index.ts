@@ -21,23 +21,26 @@ export { BACKEND_KINDS, PRESETS } from './config.js';
 export { SUPABASE_API_ROLES, SUPABASE_PLATFORM_SCHEMAS, type SupabasePresetRoles, supabasePresetSql } from './presets/supabase.js';
 export type { TestDatabase, ReleaseOptions } from './database.js';
 export { type AttachOptions, attachDatabase } from './attach.js';
-// Every export of errors.ts but messageOf, an internal helper (in ./internal.ts); test/public-api.test.ts checks the list.
+// Every export of errors.ts but messageOf and sqlStateOf, internal helpers (in ./internal.ts); test/public-api.test.ts checks the list.
 export {
   AdminMembershipError,
+  BackendMisuseError,
   CacheCorruptError,
+  CatalogUnexpectedError,
   ContainerImageUnavailableError,
   ContainerRuntimeUnavailableError,
   ContextLeakError,
   DatabaseReleasedError,
   InsufficientPrivilegesError,
+  InvalidIdentifierError,
   InvalidOptionError,
   LockWaitTimeoutError,
   LoginRefusedError,
+  MigrationCheckFailedError,
   MigrationFailedError,
   MigrationsInvalidError,
   MigrationsNotFoundError,
   MigrationsUnreadableError,
-  ToolUnavailableError,
   MutantFailedError,
   MutantUnreadableError,
   NativeBinariesNotFoundError,
@@ -52,6 +55,7 @@ export {
   TESTKIT_ERROR_CODES,
   TemplateLockTimeoutError,
   TenantkitError,
+  ToolUnavailableError,
   type TenantkitErrorCode,
   type TenantkitErrorDetails,
   type TestkitErrorCode,

@@ -16,7 +16,7 @@ export { connectPg, connectionError } from './session/pg-session.js';
 export { isCustomSettingName } from './sql/ident.js';
 export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
 export { escapeRegExp } from './regexp.js';
-export { messageOf } from './errors.js';
+export { messageOf, sqlStateOf } from './errors.js';
 export { formatMs } from './progress.js';
 export { KIT_PREFIX, grantCrud } from './roles.js';
 export { MUTANT_ENV, MUTANT_LOG_ENV } from './mutation/mutant.js';

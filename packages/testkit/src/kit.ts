@@ -6,7 +6,7 @@ import { PGLITE_SESSION_USER } from './backends/pglite/pglite-config.js';
 import { BACKENDS } from './backends/registry.js';
 import type { ServerEndpoint } from './backends/server/server-engine.js';
 import type { ReleaseOptions, TestDatabase } from './database.js';
-import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, MutantFailedError, RoleEscapeError, UnknownBackendError } from './errors.js';
+import { ContextLeakError, DatabaseReleasedError, InvalidOptionError, MutantFailedError, RoleEscapeError, UnknownBackendError, messageOf } from './errors.js';
 import { loadMutant, recordMutant, withMutant } from './mutation/mutant.js';
 import { isCustomSettingName } from './sql/ident.js';
 import { type SequenceState, captureSequences, restoreMovedSequences } from './isolation/sequences.js';
@@ -330,17 +330,25 @@ class KitImpl implements Kit {
    * Releases what tests left unreleased, then stops the backend. A release check that fails on such
    * a handle (the app role escaped, a tenant context leaked) is thrown once everything is stopped: a
    * test that never released its database must not hide what its code did. Other release failures
-   * (a connection the test broke) are reported and do not stop the rest.
+   * (a connection the test broke) are reported and do not stop the rest. When stopping the backend
+   * fails too, the release check is still what is thrown: its message ends with the stop failure,
+   * which it carries as `suppressed`.
    */
   async stop(): Promise<void> {
-    let verdict: unknown;
+    let verdict: RoleEscapeError | ContextLeakError | undefined;
     for (const handle of [...this.#handles]) {
       await handle.release().catch((error: unknown) => {
         if (error instanceof RoleEscapeError || error instanceof ContextLeakError) verdict ??= error;
-        else progress(`releasing ${handle.name} at stop failed: ${error instanceof Error ? error.message : String(error)}`);
+        else progress(`releasing ${handle.name} at stop failed: ${messageOf(error)}`);
       });
     }
-    await this.#stopWorkerAndBackend();
+    try {
+      await this.#stopWorkerAndBackend();
+    } catch (stopFailure) {
+      if (verdict === undefined) throw stopFailure;
+      verdict.message += `\nStopping the ${this.backend.kind} backend afterwards failed as well: ${messageOf(stopFailure)}`;
+      Object.assign(verdict, { suppressed: stopFailure });
+    }
     if (verdict !== undefined) throw verdict;
   }
 

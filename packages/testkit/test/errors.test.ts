@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { type Socket, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,24 @@ describe('configuration errors', () => {
     const error = await startKit({ backend: 'url', url: 'postgres://u:p@127.0.0.1:1/postgres', migrations: KIT_MIGRATIONS }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'TENANTKIT_SERVER_UNREACHABLE' });
     expect((error as Error).message).toMatch(/native.*pglite/);
+  });
+
+  test('a connection the server does not take comes out of connectPg as the named error, said once', async () => {
+    const refused = await connectPg('postgres://u:p@127.0.0.1:1/postgres').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'TENANTKIT_SERVER_UNREACHABLE', object: '127.0.0.1:1/postgres' });
+    expect((refused as Error).message.match(/Cannot connect/g)).toHaveLength(1);
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket.on('error', () => {})));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const timedOut = await connectPg(`postgres://u:p@127.0.0.1:${port}/postgres?connect_timeout=1`).catch((e: unknown) => e);
+      expect(timedOut).toMatchObject({ code: 'TENANTKIT_SERVER_UNREACHABLE' });
+      expect((timedOut as Error).message).toContain('no answer within 1000 ms (connect_timeout');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   test('the container backend fails fast and names the alternatives when no runtime answers', async () => {

@@ -81,6 +81,21 @@ describe.each(['transaction', 'none'] as IsolationMode[])('PGlite (%s isolation)
     await expect(async () => db.app.query('SELECT 1')).rejects.toMatchObject({ code: 'TENANTKIT_DATABASE_RELEASED' });
   });
 
+  test('when stopping the backend fails as well, kit.stop() still throws the escape, naming the stop failure', async () => {
+    const kit = await startKit({ backend: 'pglite', schema: SCHEMA, isolation, poolSize: 0 });
+    const stopBackend = kit.backend.stop.bind(kit.backend);
+    const stopFailure = new Error('the data directory vanished');
+    kit.backend.stop = async () => {
+      await stopBackend();
+      throw stopFailure;
+    };
+    const db = await kit.acquire();
+    await db.app.query("SELECT set_config('role', 'none', false)").catch(() => undefined);
+    const error = await kit.stop().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'TENANTKIT_ROLE_ESCAPE', suppressed: stopFailure });
+    expect((error as Error).message).toMatch(/Stopping the pglite backend afterwards failed as well: the data directory vanished$/);
+  });
+
   test('the owner identity is watched the same way; admin is not', async () => {
     const kit = await startKit({ backend: 'pglite', schema: SCHEMA, isolation, poolSize: 0 });
     kits.push(kit);

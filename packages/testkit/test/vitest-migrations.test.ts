@@ -25,6 +25,8 @@ test('describeMigrations makes one test per migration; the one whose down is wro
   expect(result.output).toMatch(/Tests\s+1 failed \| 4 passed/);
   expect(result.output).toContain('0002 created_at: up, down to where it was, up again');
   expect(result.output).toContain('+ index public.documents_tenant_id_idx');
+  // The kit's error with its code, not a plain Error.
+  expect(result.output).toContain('MigrationCheckFailedError');
 });
 
 test('toMatchSchemaSnapshot writes a missing snapshot, then fails on a change with the diff', async () => {

@@ -6,6 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { messageOf } from '../errors.js';
 import { progress } from '../progress.js';
 import type { CoveredCommand } from './plan-relations.js';
 
@@ -85,7 +86,7 @@ export class CoverageSink {
     } catch (error) {
       // Recording never changes a test's result; the report counts what reached the file, so a lost line can only lower coverage.
       this.#failed = true;
-      progress(`policy coverage: cannot write ${this.file} (${error instanceof Error ? error.message : String(error)}); nothing more is recorded in this process`);
+      progress(`policy coverage: cannot write ${this.file} (${messageOf(error)}); nothing more is recorded in this process`);
     }
   }
 }

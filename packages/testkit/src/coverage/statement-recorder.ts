@@ -9,6 +9,7 @@
  */
 import type { IdentityName } from '../backends/backend.js';
 import type { ResolvedTenantContext } from '../config.js';
+import { messageOf, sqlStateOf } from '../errors.js';
 import type { Session } from '../queryable.js';
 import { sqlTokens } from '../sql/lexer.js';
 import { splitStatements } from '../sql/split.js';
@@ -107,14 +108,9 @@ function firstKeyword(statement: string): string | undefined {
   return token.kind === 'word' ? token.text.toLowerCase() : undefined;
 }
 
-function sqlState(error: unknown): string {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : '';
-}
-
 function describeError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = sqlState(error);
+  const message = messageOf(error);
+  const code = sqlStateOf(error);
   return code ? `${code} ${message}` : message;
 }
 
@@ -217,7 +213,7 @@ export class StatementRecorder {
     try {
       await session.exec('SAVEPOINT tk_coverage');
     } catch (error) {
-      if (sqlState(error) !== '25P01') return { error: `SAVEPOINT refused: ${describeError(error)}` };
+      if (sqlStateOf(error) !== '25P01') return { error: `SAVEPOINT refused: ${describeError(error)}` };
       savepoint = false;
     }
     try {
@@ -226,7 +222,7 @@ export class StatementRecorder {
       return result;
     } catch (error) {
       if (savepoint) await session.exec('ROLLBACK TO SAVEPOINT tk_coverage; RELEASE SAVEPOINT tk_coverage').catch(() => {});
-      return { error: error instanceof Error && sqlState(error) === '' ? error.message : describeError(error) };
+      return { error: error instanceof Error && sqlStateOf(error) === undefined ? error.message : describeError(error) };
     }
   }
 

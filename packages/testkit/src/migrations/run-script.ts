@@ -1,4 +1,4 @@
-import { MigrationFailedError, MigrationsUnreadableError } from '../errors.js';
+import { MigrationFailedError, MigrationsUnreadableError, sqlStateOf } from '../errors.js';
 import type { SqlLocation } from '../errors.js';
 import type { Session } from '../queryable.js';
 import {
@@ -63,13 +63,6 @@ export function decodeSqlFile(bytes: Uint8Array, file: string): string {
     );
   }
   return stripBom(text);
-}
-
-/** The SQLSTATE a driver error carries (pg, PGlite and the migration tools built on them), if any. */
-export function sqlStateOf(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 function positionOf(error: unknown): number | undefined {

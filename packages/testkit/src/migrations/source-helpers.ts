@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { InvalidOptionError, MigrationFailedError, MigrationsUnreadableError, messageOf } from '../errors.js';
+import { InvalidOptionError, MigrationFailedError, MigrationsUnreadableError, messageOf, sqlStateOf } from '../errors.js';
 import type { AppliedStep, MigrationTarget } from './migrator.js';
-import { sqlStateOf } from './run-script.js';
 
 /**
  * The template key of a migration source. Every field is framed by its length, so no two different

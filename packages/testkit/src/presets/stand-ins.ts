@@ -137,6 +137,7 @@ export function withStandIns(migrator: Migrator, standIns: readonly StandIn[]): 
     kind: migrator.kind,
     source: migrator.source,
     ...(migrator.stateTables ? { stateTables: migrator.stateTables } : {}),
+    ...(migrator.connectsByUrl ? { connectsByUrl: migrator.connectsByUrl } : {}),
     hash: () => migrator.hash(),
     list: () => migrator.list(),
     current: (target) => migrator.current(target),

@@ -1,6 +1,6 @@
 import type { QueryResult } from '../queryable.js';
 import type { OpenSession } from '../backends/backend.js';
-import { LoginRefusedError, ServerUnreachableError, type TenantkitError } from '../errors.js';
+import { LoginRefusedError, ServerUnreachableError, TenantkitError } from '../errors.js';
 import { importPeer } from '../peer.js';
 import { quoteIdent } from '../sql/ident.js';
 
@@ -50,7 +50,9 @@ export function connectTimeoutMs(url: string): number {
 /**
  * One connected node-postgres client, listened to: a server-side disconnect (a test database
  * dropped, a server stopped) must not crash the test process; the next query reports it.
- * A server that accepts the connection but never answers fails it after connectTimeoutMs.
+ * A server that accepts the connection but never answers fails it after connectTimeoutMs. A failed
+ * connection comes out as the kit's error (connectionError): TENANTKIT_LOGIN_REFUSED or
+ * TENANTKIT_SERVER_UNREACHABLE.
  */
 export async function connectPgClient(url: string, applicationName: string): Promise<PgClient> {
   const pg = await loadPg();
@@ -61,9 +63,12 @@ export async function connectPgClient(url: string, applicationName: string): Pro
     await client.connect();
   } catch (error) {
     if (error instanceof Error && /timeout/i.test(error.message)) {
-      throw new Error(`no answer within ${timeoutMs} ms (connect_timeout; set it in the URL, in seconds, if the server is just slow)`, { cause: error });
+      throw new ServerUnreachableError(
+        describeUrl(url),
+        new Error(`no answer within ${timeoutMs} ms (connect_timeout; set it in the URL, in seconds, if the server is just slow)`, { cause: error }),
+      );
     }
-    throw error;
+    throw connectionError(url, error);
   }
   return client;
 }
@@ -112,6 +117,8 @@ export function describeUrl(url: string): string {
  * role, the password or the database is told apart from one that does not answer.
  */
 export function connectionError(url: string, cause: unknown): TenantkitError {
+  // Already told apart (connectPg does it): said once, not wrapped again.
+  if (cause instanceof TenantkitError) return cause;
   const target = describeUrl(url);
   const sqlState = (cause as { code?: unknown }).code;
   if (typeof sqlState !== 'string' || !['28000', '28P01', '3D000'].includes(sqlState)) return new ServerUnreachableError(target, cause);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../queryable.js';
+import { CatalogUnexpectedError } from '../errors.js';
 import { EXTENSIONS_SQL, QUERIES, ROLES_SQL } from './catalog-queries.js';
 import type {
   SchemaSnapshot,
@@ -120,7 +121,7 @@ type Row = Record<string, unknown>;
 
 function lookup<T>(table: Record<string, T>, code: unknown, what: string): T {
   const found = table[String(code)];
-  if (found === undefined) throw new TypeError(`Unexpected ${what} code "${String(code)}" in the catalog`);
+  if (found === undefined) throw new CatalogUnexpectedError(what, String(code));
   return found;
 }
 

@@ -1,7 +1,9 @@
+import { InvalidIdentifierError } from '../errors.js';
+
 /** The one place identifiers and literals become SQL text. */
 export function quoteIdent(name: string): string {
-  if (name.length === 0) throw new TypeError('An SQL identifier cannot be empty');
-  if (name.includes('\0')) throw new TypeError('An SQL identifier cannot contain NUL');
+  if (name.length === 0) throw new InvalidIdentifierError('identifier', name, 'is empty');
+  if (name.includes('\0')) throw new InvalidIdentifierError('identifier', name, 'contains a NUL character');
   return `"${name.replaceAll('"', '""')}"`;
 }
 
@@ -11,7 +13,7 @@ export function quoteQualified(...parts: string[]): string {
 }
 
 export function quoteLiteral(value: string): string {
-  if (value.includes('\0')) throw new TypeError('An SQL literal cannot contain NUL');
+  if (value.includes('\0')) throw new InvalidIdentifierError('literal', value, 'contains a NUL character');
   return value.includes('\\')
     ? ` E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`.trimStart()
     : `'${value.replaceAll("'", "''")}'`;

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KitOptions } from '../config.js';
 import type { TestDatabase } from '../database.js';
+import { MigrationCheckFailedError } from '../errors.js';
 import { type Kit, startKit } from '../kit.js';
 import { type StairwayOptions, createStairway } from '../migrations/check/stairway.js';
 import type { Migrator } from '../migrations/migrator.js';
@@ -55,11 +56,14 @@ export async function describeMigrations(name: string, options: MigrationSuiteOp
         ? `${migration.version} ${migration.name}: up, down to where it was, up again`
         : `${migration.version} ${migration.name}: up (irreversible: no down to check)`;
       test(title, async () => {
-        if (failed) throw new Error(`Not checked: migration ${failed} failed first, so the database is not where this one expects it.`);
+        const name = `${migration.version} ${migration.name}`;
+        if (failed) {
+          throw new MigrationCheckFailedError(name, `Migration ${name} was not checked: migration ${failed} failed first, so the database is not where this one expects it. Fix migration ${failed}; this one is checked once it passes.`);
+        }
         const step = await stairway!.step(migration);
         if (step.status === 'fail') {
-          failed = `${migration.version} ${migration.name}`;
-          throw new Error(step.problems.join('\n'));
+          failed = name;
+          throw new MigrationCheckFailedError(name, step.problems.join('\n'));
         }
       });
     }

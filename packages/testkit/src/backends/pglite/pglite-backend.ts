@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ResolvedRoles } from '../../config.js';
-import { CacheCorruptError, PgliteExtensionUnavailableError } from '../../errors.js';
+import { BackendMisuseError, CacheCorruptError, PgliteExtensionUnavailableError } from '../../errors.js';
 import { importPeer } from '../../peer.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
 import type { QueryResult } from '../../queryable.js';
@@ -239,7 +239,7 @@ export class PgliteBackend implements Backend {
 
   async createDatabase(template: PreparedTemplate): Promise<PhysicalDatabase> {
     const snapshot = this.#snapshots.get(template.key);
-    if (!snapshot) throw new Error(`PGlite template ${template.name} was not prepared in this process`);
+    if (!snapshot) throw new BackendMisuseError('pglite', `PGlite template ${template.name} was not prepared in this process, so no database can be made from it. Call prepare() with its spec on this backend first.`);
     const spare = this.#spare.get(template.key);
     this.#spare.delete(template.key);
     const instance = spare ?? (await this.#newInstance(snapshot, this.#extensions.get(template.key)));
@@ -249,7 +249,7 @@ export class PgliteBackend implements Backend {
       name,
       urlFor: () => undefined,
       open: async (identity) => {
-        if (identity !== 'admin') throw new Error('PGlite has one session: open "admin" and switch roles');
+        if (identity !== 'admin') throw new BackendMisuseError('pglite', `PGlite has one session, so it cannot open one for "${identity}". Open "admin" and switch roles with SET LOCAL ROLE.`);
         // The instance outlives the handle; dispose() closes it.
         return { ...session, close: async () => {} };
       },

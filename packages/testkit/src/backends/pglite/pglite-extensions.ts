@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { PgliteExtensionUnavailableError } from '../../errors.js';
+import { PgliteExtensionUnavailableError, messageOf } from '../../errors.js';
 
 /**
  * Extensions on PGlite: each contrib module is a bundle the instance must be given when it starts,
@@ -13,7 +13,7 @@ export type PgliteExtensions = Record<string, unknown>;
 /** The extension a failed CREATE EXTENSION asked for, when PGlite said it is not available. */
 export function unavailableExtension(error: unknown): string | undefined {
   for (let current = error; current; current = (current as { cause?: unknown }).cause) {
-    const match = /extension "([^"]+)" is not available/.exec(current instanceof Error ? current.message : String(current));
+    const match = /extension "([^"]+)" is not available/.exec(messageOf(current));
     if (match) return match[1];
     if (typeof current !== 'object') break;
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BackendKind, ResolvedRoles } from '../../config.js';
-import { InsufficientPrivilegesError, LockWaitTimeoutError, RoleConflictError, TemplateLockTimeoutError } from '../../errors.js';
+import { BackendMisuseError, InsufficientPrivilegesError, LockWaitTimeoutError, RoleConflictError, TemplateLockTimeoutError, messageOf } from '../../errors.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
 import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles, roleNames } from '../../roles.js';
 import { quoteIdent, quoteLiteral } from '../../sql/ident.js';
@@ -153,7 +153,7 @@ export class ServerEngine implements Backend {
   }
 
   #session(): OpenSession {
-    if (!this.#control) throw new Error('ServerEngine used before start()');
+    if (!this.#control) throw new BackendMisuseError('server', 'The server backend was used before start(), so it has no control connection. Call start() first.');
     return this.#control;
   }
 
@@ -452,7 +452,7 @@ export class ServerEngine implements Backend {
         await control.exec(`COMMENT ON ROLE ${quoteIdent(role)} IS ${quoteLiteral(`${KIT_MARK}${why}`)}`);
         await control.exec(`DROP ROLE ${quoteIdent(role)}`);
       } catch (error) {
-        failed.push(`${role} (${error instanceof Error ? error.message : String(error)})`);
+        failed.push(`${role} (${messageOf(error)})`);
       }
     }
     return failed;

@@ -1,9 +1,10 @@
 import { extensionBundle, extensionsCreatedByFiles, unavailableExtension } from '../../backends/pglite/pglite-extensions.js';
 import type { KitOptions } from '../../config.js';
 import type { TestDatabase } from '../../database.js';
-import { RoleConflictError } from '../../errors.js';
+import { RoleConflictError, messageOf } from '../../errors.js';
 import { BACKENDS } from '../../backends/registry.js';
 import { presetMigrator, resolveBackendKind, startKit } from '../../kit.js';
+import { progress } from '../../progress.js';
 import type { MigrationTarget, Migrator } from '../migrator.js';
 import type { MigrationInfo } from '../migrator.js';
 import { CHAIN_DATA_STEP, type SeedStep, checkChainData } from './chain-data.js';
@@ -58,13 +59,23 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
   const stepOptions = (db: TestDatabase): StairwayOptions => ({ inspect: db.admin, target: targetOf(db, as), ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}) });
   let error: MigrationCheckReport['error'] = null;
   const steps: MigrationStepReport[] = [];
+  /** Why the database of the last onFreshDatabase could not be released (a release check failed), if it could not. */
+  let releaseFailure: string | undefined;
   /** Runs fn on a fresh database, then lets go of it and of the roles made in it. */
   const onFreshDatabase = async <T>(fn: (db: TestDatabase) => Promise<T>): Promise<T> => {
     const db = await kit.acquire();
+    releaseFailure = undefined;
+    let returned = false;
     try {
-      return await fn(db);
+      const value = await fn(db);
+      returned = true;
+      return value;
     } finally {
-      await db.release().catch(() => {});
+      await db.release().catch((caught: unknown) => {
+        releaseFailure = `releasing its database failed: ${messageOf(caught)}`;
+        // fn's own failure is what propagates; this one is still told.
+        if (!returned) progress(`migration check: ${releaseFailure}`);
+      });
       if (baseline && backend.dropRolesSince) {
         const stuck = await backend.dropRolesSince(baseline, 'role created by a migration under check');
         if (stuck.length > 0) throw new RoleConflictError(stuck.join(', '), `Roles created by the migrations under check could not be dropped after their step (${stuck.join('; ')}), so the next step would meet them already there. Have each migration's down drop the roles its up creates, or drop what they own first (DROP OWNED BY ...).`);
@@ -94,18 +105,19 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
       if ('reached' in step) {
         // Already reported as its own step's failure; later migrations cannot be reached either.
         unreachable = `version ${previous} cannot be reached: ${step.reached instanceof Error ? step.reached.message.split('\n')[0] : String(step.reached)}`;
-        steps.push(notChecked(migration, unreachable));
+        steps.push(withReleaseFailure(notChecked(migration, unreachable), releaseFailure));
         continue;
       }
       error ??= step.checked.error;
       const report = embedded ? withExtensionHint(step.checked.report) : step.checked.report;
       const gap = gaps.get(migration.version);
-      steps.push(gap ? { ...report, problems: [gap, ...report.problems] } : report);
+      steps.push(withReleaseFailure(gap ? { ...report, problems: [gap, ...report.problems] } : report, releaseFailure));
       options.onProgress?.({ done: index + 1, total: migrations.length, version: migration.version });
     }
     let ok = steps.every((entry) => entry.status !== 'fail') && !unreachable;
     if (ok && migrations.every((migration) => migration.reversible)) {
-      const problems = await onFreshDatabase((db) => runFullCycle(migrator, stepOptions(db)));
+      const cycle = await onFreshDatabase((db) => runFullCycle(migrator, stepOptions(db)));
+      const problems = releaseFailure === undefined ? cycle : [...cycle, releaseFailure];
       if (problems.length > 0) {
         ok = false;
         steps.push({ version: 'cycle', name: 'base -> head -> base -> head', status: 'fail', problems });
@@ -118,13 +130,22 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
     } else {
       const seed = options.seed;
       const data = await onFreshDatabase((db) => checkChainData(migrator, { ...stepOptions(db), seed, ...(options.tenantColumns ? { tenantColumns: options.tenantColumns } : {}) }));
-      steps.push(data);
-      if (data.status === 'fail') ok = false;
+      const report = withReleaseFailure(data, releaseFailure);
+      steps.push(report);
+      if (report.status === 'fail') ok = false;
     }
     return { ok, migrations: steps, error };
   } finally {
     await kit.stop();
   }
+}
+
+/**
+ * A step whose database failed its release check (the migrations left a session setting or a role
+ * behind that the kit refuses) fails with that reason: nothing of the kind is dropped silently.
+ */
+function withReleaseFailure(report: MigrationStepReport, failure: string | undefined): MigrationStepReport {
+  return failure === undefined ? report : { ...report, status: 'fail', problems: [...report.problems, failure] };
 }
 
 /** The extensions these files create that PGlite ships (the others fail where they are created). */

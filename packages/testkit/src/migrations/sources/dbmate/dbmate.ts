@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { MigrationFailedError, MigrationsInvalidError } from '../../../errors.js';
+import { MigrationFailedError, MigrationsInvalidError, messageOf } from '../../../errors.js';
 import type { Session } from '../../../queryable.js';
 import { quoteQualified } from '../../../sql/ident.js';
 import { splitStatements, transactionControlKind } from '../../../sql/split.js';
@@ -97,7 +97,7 @@ function sectionNaming(qualifiedTable: string, options: DbmateDirectoryOptions):
 function hinted(error: unknown, m: DbmateMigration, direction: 'up' | 'down'): unknown {
   if (!(error instanceof MigrationFailedError) || error.sqlState !== '25001') return error;
   const cause = error.cause;
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const message = messageOf(cause);
   const withFix = new Error(
     `${message} (this section runs in a transaction; write "-- migrate:${direction} transaction:false" in ${m.file.path} to run its statements one by one without one)`,
     { cause },

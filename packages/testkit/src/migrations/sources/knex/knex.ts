@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError } from '../../../errors.js';
+import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError, messageOf } from '../../../errors.js';
 import { importPeer } from '../../../peer.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
 import { indexOfVersion, migrationHash, requireUrl, toolStep } from '../../source-helpers.js';
@@ -57,7 +57,7 @@ export function knexMigrator(options: KnexMigratorOptions): Migrator {
     try {
       return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
     } catch (cause) {
-      throw new MigrationsUnreadableError(path, `Cannot load the knex migration ${path}: ${cause instanceof Error ? cause.message : String(cause)}. Fix the module, or narrow loadExtensions.`, cause);
+      throw new MigrationsUnreadableError(path, `Cannot load the knex migration ${path}: ${messageOf(cause)}. Fix the module, or narrow loadExtensions.`, cause);
     }
   };
 
