@@ -14,6 +14,7 @@ export { runScript } from './migrations/run-script.js';
 export { detectMigrationsFormat } from './migrations/detect-format.js';
 export { connectPg, connectionError } from './session/pg-session.js';
 export { isCustomSettingName } from './sql/ident.js';
+export { byText, jsonValue, notExtensionMemberSql, textArray, userSchemaSql } from './sql/catalog.js';
 export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
 export { escapeRegExp } from './regexp.js';
 export { messageOf, sqlStateOf } from './errors.js';

@@ -7,7 +7,8 @@
 import type { ColumnModel, ForeignKeyModel, SchemaModel, TableModel, Tenancy } from '@tenantkit/fixtures';
 import { quoteIdent, quoteLiteral } from '@tenantkit/testkit';
 import type { Finding, Severity } from '../types.js';
-import { type Catalog, type CatalogPolicy, type CatalogRelation, byText } from './catalog.js';
+import { byText } from '@tenantkit/testkit/internal';
+import { type Catalog, type CatalogPolicy, type CatalogRelation } from './catalog.js';
 
 export interface AuditOptions {
   /** The role the application connects as. */

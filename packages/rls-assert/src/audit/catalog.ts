@@ -1,5 +1,5 @@
 import { type Queryable, quoteIdent } from '@tenantkit/testkit';
-import { escapeRegExp } from '@tenantkit/testkit/internal';
+import { byText, escapeRegExp, notExtensionMemberSql, textArray, userSchemaSql } from '@tenantkit/testkit/internal';
 import { NamesNothingError } from '../errors.js';
 
 /**
@@ -123,14 +123,6 @@ export interface Catalog {
   readonly functions: readonly CatalogFunction[];
 }
 
-const USER_SCHEMA = (namespace: string) => `
-       ${namespace}.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND ${namespace}.nspname NOT LIKE 'pg\\_toast%'
-   AND ${namespace}.nspname NOT LIKE 'pg\\_temp\\_%'`;
-
-const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) => `
-   NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
-                WHERE e.classid = '${catalog}'::pg_catalog.regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
 
 const ROLE_SQL = `SELECT rolname::text AS name FROM pg_catalog.pg_roles WHERE rolname = $1`;
 
@@ -138,11 +130,11 @@ const ROLES_SQL = `
 WITH involved AS (
   SELECT c.relowner AS oid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind IN ('r', 'p', 'v', 'm') AND ${USER_SCHEMA('n')}
+   WHERE c.relkind IN ('r', 'p', 'v', 'm') AND ${userSchemaSql('n')}
   UNION
   SELECT p.proowner
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-   WHERE p.prosecdef AND ${USER_SCHEMA('n')}
+   WHERE p.prosecdef AND ${userSchemaSql('n')}
   UNION
   SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1
 )
@@ -182,8 +174,8 @@ SELECT c.oid::text AS oid, n.nspname::text AS schema, c.relname::text AS name, c
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_roles o ON o.oid = c.relowner
- WHERE c.relkind IN ('r', 'p', 'v', 'm') AND ${USER_SCHEMA('n')}
-   AND ${NOT_EXTENSION_MEMBER('pg_catalog.pg_class', 'c.oid')}`;
+ WHERE c.relkind IN ('r', 'p', 'v', 'm') AND ${userSchemaSql('n')}
+   AND ${notExtensionMemberSql('pg_catalog.pg_class', 'c.oid')}`;
 
 const POLICIES_SQL = `
 SELECT n.nspname::text || '.' || c.relname::text AS table, p.polname::text AS name, p.polcmd::text AS cmd,
@@ -199,7 +191,7 @@ SELECT n.nspname::text || '.' || c.relname::text AS table, p.polname::text AS na
   FROM pg_catalog.pg_policy p
   JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE ${USER_SCHEMA('n')}`;
+ WHERE ${userSchemaSql('n')}`;
 
 /** The relations each view's rewrite rule reads (its own oid excluded). */
 const VIEW_DEPENDENCIES_SQL = `
@@ -231,8 +223,8 @@ SELECT p.oid::text AS oid, n.nspname::text AS schema, p.proname::text AS name,
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
   JOIN pg_catalog.pg_roles o ON o.oid = p.proowner
   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
- WHERE p.prosecdef AND ${USER_SCHEMA('n')}
-   AND ${NOT_EXTENSION_MEMBER('pg_catalog.pg_proc', 'p.oid')}`;
+ WHERE p.prosecdef AND ${userSchemaSql('n')}
+   AND ${notExtensionMemberSql('pg_catalog.pg_proc', 'p.oid')}`;
 
 interface RoleRow {
   name: string;
@@ -438,16 +430,3 @@ function isTrueOption(option: string, name: string): boolean {
   return ['true', 'on', 'yes', '1', 't', 'tr', 'tru', 'y', 'ye'].includes(value.toLowerCase());
 }
 
-export function textArray(value: unknown): string[] {
-  if (Array.isArray(value)) return value.map(String);
-  if (typeof value === 'string') {
-    const parsed: unknown = JSON.parse(value);
-    return Array.isArray(parsed) ? parsed.map(String) : [];
-  }
-  return [];
-}
-
-/** Code-point order, whatever the locale. */
-export function byText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -4,7 +4,8 @@
  */
 import { quoteIdent } from '@tenantkit/testkit';
 import { type AuditRuleCode, type AuditContext, type Privilege, type Scoped, list } from './audit-context.js';
-import { type CatalogPolicy, type PolicyCommand, byText } from './catalog.js';
+import { byText } from '@tenantkit/testkit/internal';
+import { type CatalogPolicy, type PolicyCommand } from './catalog.js';
 import { fixExpression } from './fix-expression.js';
 import { type Scenario, evaluate, isTrue } from './policy-expression.js';
 import { parseExpression } from './policy-parser.js';

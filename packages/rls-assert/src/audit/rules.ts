@@ -6,7 +6,8 @@
 import type { Queryable } from '@tenantkit/testkit';
 import type { Finding, Severity } from '../types.js';
 import { AuditContext, type AuditOptions } from './audit-context.js';
-import { type Catalog, byText, readCatalog } from './catalog.js';
+import { byText } from '@tenantkit/testkit/internal';
+import { type Catalog, readCatalog } from './catalog.js';
 import { auditPolicies } from './policy-rules.js';
 import { auditAppRole, auditForeignKeys, auditNullableTenantColumn, auditRlsFlags, auditTruncate, auditUniques } from './table-rules.js';
 import { auditFunctions, auditViews } from './view-function-rules.js';

@@ -1,8 +1,8 @@
 import type { SchemaModel, Tenancy } from '@tenantkit/fixtures';
 import { type Queryable, quoteIdent } from '@tenantkit/testkit';
-import { escapeRegExp } from '@tenantkit/testkit/internal';
+import { byText, escapeRegExp } from '@tenantkit/testkit/internal';
 import type { Finding } from '../types.js';
-import { type Catalog, type CatalogPolicy, byText, readCatalog, relationsNamedIn } from './catalog.js';
+import { type Catalog, type CatalogPolicy, readCatalog, relationsNamedIn } from './catalog.js';
 import { auditRules } from './rules.js';
 
 /** Codes only a Supabase database can get, with their severity. */

@@ -4,7 +4,8 @@
  */
 import { quoteIdent, quoteLiteral } from '@tenantkit/testkit';
 import { type AuditContext, accessList, list } from './audit-context.js';
-import { type CatalogRelation, byText, relationsNamedIn } from './catalog.js';
+import { byText } from '@tenantkit/testkit/internal';
+import { type CatalogRelation, relationsNamedIn } from './catalog.js';
 
 /** Views and materialized views the app can read that reach tenant rows past RLS. */
 export function auditViews(audit: AuditContext): void {

@@ -5,7 +5,8 @@
  */
 import { type Queryable, quoteIdent } from '@tenantkit/testkit';
 import { settingInUse } from '../audit/audit-context.js';
-import { type CatalogPolicy, type CatalogRelation, type PolicyCommand, byText, readCatalog } from '../audit/catalog.js';
+import { byText } from '@tenantkit/testkit/internal';
+import { type CatalogPolicy, type CatalogRelation, type PolicyCommand, readCatalog } from '../audit/catalog.js';
 import { readsSetting, topLevelConjuncts } from '../audit/policy-parser.js';
 
 export const MUTATION_KINDS = [
