@@ -105,7 +105,8 @@ live_pid() {
 }
 
 service_pid() { live_pid "$PID_FILE" "system service --time=0 unix://$SOCKET"; }
-healthchecks_pid() { live_pid "$HEALTH_PID_FILE" "$SCRIPT _healthchecks $SOCKET"; }
+# Matched by the socket, not the script path: a start from another checkout of the project finds it.
+healthchecks_pid() { live_pid "$HEALTH_PID_FILE" "_healthchecks $SOCKET"; }
 
 # Podman runs health checks from systemd timers, and there is no systemd here: a container's health
 # would stay "starting" forever, and testcontainers' PostgreSqlContainer waits for "healthy". This
