@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type AlembicOptions, BACKEND_KINDS, type BackendKind, alembicMigrator, type Kit, type KitOptions, type Migrator, PRESETS, type Preset, type TestDatabase, TenantkitError, UnknownBackendError, dbmateDirectory, sqlDirectory, startKit, upOnlyFolder } from '@tenantkit/testkit';
-import { BACKENDS, backendSummaries, type OpenSession, connectionError, isLoopbackHost, connectPg } from '@tenantkit/testkit/internal';
+import { type AlembicOptions, BACKEND_KINDS, type BackendKind, alembicMigrator, type Kit, type KitOptions, type Migrator, PRESETS, type Preset, type TestDatabase, UnknownBackendError, dbmateDirectory, sqlDirectory, startKit, upOnlyFolder } from '@tenantkit/testkit';
+import { BACKENDS, backendDefinition, backendSummaries, type OpenSession, connectPg, isLoopbackHost } from '@tenantkit/testkit/internal';
 import { LAYOUTS, type Layout, detectLayout, isUpOnly } from './layouts.js';
 import { FileNotFoundError, UsageError } from './errors.js';
 
@@ -172,7 +172,7 @@ export async function presetFor(args: SourceArgs): Promise<Preset | undefined> {
 export function checkSource(args: SourceArgs): void {
   const given = [args.sql.length > 0, args.migrations !== undefined, args.url !== undefined, args.alembic !== undefined].filter(Boolean).length;
   if (given !== 1) throw new UsageError('give exactly one of --sql FILE..., --migrations DIR, --alembic alembic.ini or --url URL');
-  if (args.alembic && args.backend !== undefined && BACKENDS[args.backend as BackendKind]?.reachableByUrl === false) {
+  if (args.alembic && args.backend !== undefined && backendDefinition(args.backend)?.reachableByUrl === false) {
     const servers = Object.values(BACKENDS).filter((definition) => definition.reachableByUrl).map((definition) => definition.kind);
     throw new UsageError(`--alembic runs Alembic, which connects by URL, and backend ${args.backend} has no database reachable by one: use --backend ${servers.join(', ')} (native is the default with --alembic)`);
   }
@@ -218,9 +218,7 @@ export async function openSource(args: SourceArgs, extra: Partial<KitOptions> = 
   if (args.url !== undefined) {
     const url = args.url;
     const host = checkLocalUrl(url, args.allowRemote);
-    const session = await connectPg(url, 'tenantkit cli').catch((cause: unknown) => {
-      throw cause instanceof TenantkitError ? cause : connectionError(url, cause);
-    });
+    const session = await connectPg(url, 'tenantkit cli');
     return { description: `${host}${new URL(url).pathname}`, database: undefined, admin: session, files: [], close: () => session.close() };
   }
   const migrator = await migratorFor(args);

@@ -4,7 +4,7 @@ import type { BackendCapabilities } from './backends/backend.js';
 import { urlEndpoint } from './backends/url/url-backend.js';
 import type { TestDatabase } from './database.js';
 import { Identities } from './session/identities.js';
-import { connectPg, connectionError } from './session/pg-session.js';
+import { connectPg } from './session/pg-session.js';
 
 export interface AttachOptions {
   /** The database to inspect; its user must be able to SET ROLE to the app (and owner) role. */
@@ -30,12 +30,8 @@ const CAPABILITIES: BackendCapabilities = {
  */
 export async function attachDatabase(options: AttachOptions): Promise<TestDatabase> {
   const endpoint = urlEndpoint({ url: options.url, ...(options.allowRemote ? { allowRemote: true } : {}) });
-  let session: Awaited<ReturnType<typeof connectPg>>;
-  try {
-    session = await connectPg(endpoint.adminUrl, 'tenantkit attach');
-  } catch (cause) {
-    throw connectionError(endpoint.adminUrl, cause);
-  }
+  // connectPg names a failed connect itself (TENANTKIT_LOGIN_REFUSED / TENANTKIT_SERVER_UNREACHABLE).
+  const session = await connectPg(endpoint.adminUrl, 'tenantkit attach');
   const { rows } = await session.query<{ user: string; database: string }>('SELECT session_user AS user, current_database() AS database');
   const { user, database } = rows[0]!;
   const identities = new Identities(

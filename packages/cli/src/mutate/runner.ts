@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MutantResult, type MutationReport, type PolicyMutant, generateMutants } from '@tenantkit/rls-assert';
 import { type KitOptions, type TestDatabase, type TestkitErrorCode, quoteIdent, startKit } from '@tenantkit/testkit';
-import { BACKENDS, type BackendDefinition, KIT_PREFIX, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, connectPg, messageOf } from '@tenantkit/testkit/internal';
+import { KIT_PREFIX, backendDefinition, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, connectPg, messageOf } from '@tenantkit/testkit/internal';
 import { NoMutantsError, SuiteFailsUnmutatedError, SuiteIgnoresMutantError } from '../errors.js';
 import { type CommandRun, describeExit, formatSeconds, outputTail, runCommand } from './run-command.js';
 
@@ -79,15 +79,11 @@ export interface MutateDatabaseOptions extends MutateOptions {
  * one, so a mutant costs its template and its tests, not a server start.
  */
 function sharedServerOf(db: TestDatabase, commandBackend: string | undefined): { kind: string; adminUrl: string } | undefined {
-  const definition = definitionOf(db.backend);
+  const definition = backendDefinition(db.backend);
   if (commandBackend !== db.backend || definition?.startServer === undefined || !db.admin.url) return undefined;
   const adminUrl = new URL(db.admin.url);
   adminUrl.pathname = '/postgres';
   return { kind: db.backend, adminUrl: adminUrl.toString() };
-}
-
-function definitionOf(kind: string): BackendDefinition | undefined {
-  return (BACKENDS as Readonly<Record<string, BackendDefinition | undefined>>)[kind];
 }
 
 /** Drops the template a run built on the shared server (it is that mutant's alone). */
@@ -226,7 +222,7 @@ export async function mutateDatabase(db: TestDatabase, options: MutateDatabaseOp
   const display = command.join(' ');
   const vitest = isVitest(command);
   // Each run of an embedded backend holds its databases in its own memory: one at a time.
-  const jobs = options.jobs ?? (definitionOf(options.backend)?.embedded ? 1 : 2);
+  const jobs = options.jobs ?? (backendDefinition(options.backend)?.embedded ? 1 : 2);
   const cwd = options.cwd ?? process.cwd();
   const baseEnv: NodeJS.ProcessEnv = { ...(options.env ?? process.env), ...(options.commandBackend ? { TENANTKIT_BACKEND: options.commandBackend } : {}) };
   // A server started by the caller's own run must not be taken for the command's; the runner's may.

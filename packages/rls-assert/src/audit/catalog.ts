@@ -123,7 +123,6 @@ export interface Catalog {
   readonly functions: readonly CatalogFunction[];
 }
 
-
 const ROLE_SQL = `SELECT rolname::text AS name FROM pg_catalog.pg_roles WHERE rolname = $1`;
 
 const ROLES_SQL = `
@@ -429,4 +428,3 @@ function isTrueOption(option: string, name: string): boolean {
   if (value === undefined) return true;
   return ['true', 'on', 'yes', '1', 't', 'tr', 'tru', 'y', 'ye'].includes(value.toLowerCase());
 }
-

@@ -39,6 +39,11 @@ export const BACKENDS: Readonly<Record<BackendKind, BackendDefinition>> = {
   container: containerBackend,
 };
 
+/** The definition of a backend named by a string (a flag, an environment variable), if it names one. */
+export function backendDefinition(kind: string): BackendDefinition | undefined {
+  return Object.hasOwn(BACKENDS, kind) ? BACKENDS[kind as BackendKind] : undefined;
+}
+
 /** "pglite: ...", one line per backend, for help texts. */
 export function backendSummaries(): string[] {
   return Object.values(BACKENDS).map((definition) => `${definition.kind}: ${definition.summary}`);

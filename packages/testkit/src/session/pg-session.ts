@@ -1,6 +1,6 @@
 import type { QueryResult } from '../queryable.js';
 import type { OpenSession } from '../backends/backend.js';
-import { LoginRefusedError, ServerUnreachableError, TenantkitError } from '../errors.js';
+import { LoginRefusedError, ServerUnreachableError, TenantkitError, sqlStateOf } from '../errors.js';
 import { importPeer } from '../peer.js';
 import { quoteIdent } from '../sql/ident.js';
 
@@ -57,9 +57,11 @@ export function connectTimeoutMs(url: string): number {
 export async function connectPgClient(url: string, applicationName: string): Promise<PgClient> {
   const pg = await loadPg();
   const timeoutMs = connectTimeoutMs(url);
-  const client = new pg.default.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: timeoutMs });
-  client.on('error', () => {});
+  let client: PgClient;
   try {
+    // Inside the try: a URL the driver cannot parse fails here, and is named like any failed connect.
+    client = new pg.default.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: timeoutMs });
+    client.on('error', () => {});
     await client.connect();
   } catch (error) {
     if (error instanceof Error && /timeout/i.test(error.message)) {
@@ -120,8 +122,8 @@ export function connectionError(url: string, cause: unknown): TenantkitError {
   // Already told apart (connectPg does it): said once, not wrapped again.
   if (cause instanceof TenantkitError) return cause;
   const target = describeUrl(url);
-  const sqlState = (cause as { code?: unknown }).code;
-  if (typeof sqlState !== 'string' || !['28000', '28P01', '3D000'].includes(sqlState)) return new ServerUnreachableError(target, cause);
+  const sqlState = sqlStateOf(cause);
+  if (sqlState === undefined || !['28000', '28P01', '3D000'].includes(sqlState)) return new ServerUnreachableError(target, cause);
   const parsed = new URL(url);
   const role = decodeURIComponent(parsed.username) || process.env.PGUSER || 'the OS user name';
   const database = decodeURIComponent(parsed.pathname.slice(1)) || role;

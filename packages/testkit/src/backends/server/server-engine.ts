@@ -5,7 +5,7 @@ import { elapsedMs, formatMs, progress } from '../../progress.js';
 import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles, roleNames } from '../../roles.js';
 import { quoteIdent, quoteLiteral } from '../../sql/ident.js';
 import { Mutex } from '../../session/identity.js';
-import { connectPg, connectionError, describeUrl, withCredentials } from '../../session/pg-session.js';
+import { connectPg, describeUrl, withCredentials } from '../../session/pg-session.js';
 import type {
   Backend,
   BackendCapabilities,
@@ -118,12 +118,8 @@ export class ServerEngine implements Backend {
   async start(): Promise<this> {
     const url = this.#endpoint.adminUrl;
     const lockTimeoutMs = this.#options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-    let control: OpenSession;
-    try {
-      control = serialized(await connectPg(url, `tenantkit control ${this.runId}`), lockTimeoutMs);
-    } catch (cause) {
-      throw connectionError(url, cause);
-    }
+    // connectPg names a failed connect itself (TENANTKIT_LOGIN_REFUSED / TENANTKIT_SERVER_UNREACHABLE).
+    const control = serialized(await connectPg(url, `tenantkit control ${this.runId}`), lockTimeoutMs);
     this.#control = control;
     try {
       await this.#checkServer(control, url, lockTimeoutMs);
