@@ -59,28 +59,32 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
   const stepOptions = (db: TestDatabase): StairwayOptions => ({ inspect: db.admin, target: targetOf(db, as), ...(options.ignoreTables ? { ignoreTables: options.ignoreTables } : {}) });
   let error: MigrationCheckReport['error'] = null;
   const steps: MigrationStepReport[] = [];
-  /** Why the database of the last onFreshDatabase could not be released (a release check failed), if it could not. */
-  let releaseFailure: string | undefined;
-  /** Runs fn on a fresh database, then lets go of it and of the roles made in it. */
-  const onFreshDatabase = async <T>(fn: (db: TestDatabase) => Promise<T>): Promise<T> => {
+  /**
+   * Runs fn on a fresh database, then lets go of it and of the roles made in it. With fn's value
+   * comes why the database could not be released (a release check failed), if it could not.
+   */
+  const onFreshDatabase = async <T>(fn: (db: TestDatabase) => Promise<T>): Promise<{ value: T; releaseFailure: string | undefined }> => {
     const db = await kit.acquire();
-    releaseFailure = undefined;
-    let returned = false;
+    let outcome: { value: T } | { error: unknown };
     try {
-      const value = await fn(db);
-      returned = true;
-      return value;
-    } finally {
-      await db.release().catch((caught: unknown) => {
-        releaseFailure = `releasing its database failed: ${messageOf(caught)}`;
-        // fn's own failure is what propagates; this one is still told.
-        if (!returned) progress(`migration check: ${releaseFailure}`);
-      });
-      if (baseline && backend.dropRolesSince) {
-        const stuck = await backend.dropRolesSince(baseline, 'role created by a migration under check');
-        if (stuck.length > 0) throw new RoleConflictError(stuck.join(', '), `Roles created by the migrations under check could not be dropped after their step (${stuck.join('; ')}), so the next step would meet them already there. Have each migration's down drop the roles its up creates, or drop what they own first (DROP OWNED BY ...).`);
-      }
+      outcome = { value: await fn(db) };
+    } catch (error) {
+      outcome = { error };
     }
+    const releaseFailure = await db.release().then(
+      () => undefined,
+      (caught: unknown) => `releasing its database failed: ${messageOf(caught)}`,
+    );
+    if (baseline && backend.dropRolesSince) {
+      const stuck = await backend.dropRolesSince(baseline, 'role created by a migration under check');
+      if (stuck.length > 0) throw new RoleConflictError(stuck.join(', '), `Roles created by the migrations under check could not be dropped after their step (${stuck.join('; ')}), so the next step would meet them already there. Have each migration's down drop the roles its up creates, or drop what they own first (DROP OWNED BY ...).`);
+    }
+    if ('error' in outcome) {
+      // fn's own failure is what propagates; the release failure is still told.
+      if (releaseFailure !== undefined) progress(`migration check: ${releaseFailure}`);
+      throw outcome.error;
+    }
+    return { value: outcome.value, releaseFailure };
   };
   const gaps = versionGaps(migrations);
   try {
@@ -91,7 +95,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
         steps.push(notChecked(migration, unreachable));
         continue;
       }
-      const step = await onFreshDatabase(async (db) => {
+      const { value: step, releaseFailure } = await onFreshDatabase(async (db) => {
         const at = stepOptions(db);
         if (previous !== undefined) {
           try {
@@ -116,7 +120,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
     }
     let ok = steps.every((entry) => entry.status !== 'fail') && !unreachable;
     if (ok && migrations.every((migration) => migration.reversible)) {
-      const cycle = await onFreshDatabase((db) => runFullCycle(migrator, stepOptions(db)));
+      const { value: cycle, releaseFailure } = await onFreshDatabase((db) => runFullCycle(migrator, stepOptions(db)));
       const problems = releaseFailure === undefined ? cycle : [...cycle, releaseFailure];
       if (problems.length > 0) {
         ok = false;
@@ -129,7 +133,7 @@ export async function checkEveryMigration(given: Migrator, options: CheckEveryMi
       steps.push({ ...CHAIN_DATA_STEP, status: 'skip', problems: ['not checked: a migration above fails'] });
     } else {
       const seed = options.seed;
-      const data = await onFreshDatabase((db) => checkChainData(migrator, { ...stepOptions(db), seed, ...(options.tenantColumns ? { tenantColumns: options.tenantColumns } : {}) }));
+      const { value: data, releaseFailure } = await onFreshDatabase((db) => checkChainData(migrator, { ...stepOptions(db), seed, ...(options.tenantColumns ? { tenantColumns: options.tenantColumns } : {}) }));
       const report = withReleaseFailure(data, releaseFailure);
       steps.push(report);
       if (report.status === 'fail') ok = false;
