@@ -22,7 +22,7 @@ describe('the clone pool on a server', () => {
     await server?.stop();
   });
 
-  test('tests faster than clones take the clones in the order they were started, and the kit tells', async () => {
+  test('a burst of tests faster than clones takes the clones in the order they were started, and the kit tells', async () => {
     const said: string[] = [];
     const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
       said.push(String(chunk));
@@ -33,12 +33,13 @@ describe('the clone pool on a server', () => {
     try {
       const kit = await startKit({ backend: 'native', migrations: KIT_MIGRATIONS, isolation: 'database', poolSize: 2 });
       const engine = kit.backend as ServerEngine;
-      const names: string[] = [];
       try {
-        for (let i = 0; i < 8; i++) {
-          const db = await kit.acquire();
-          names.push(db.name);
-          // Each database is a fresh clone: what the previous test wrote is not there.
+        // A burst of eight tests that start together, as concurrent tests do: the pool holds two, so
+        // at least six wait for a clone whatever the machine's speed.
+        const databases = await Promise.all(Array.from({ length: 8 }, () => kit.acquire()));
+        const names = databases.map((db) => db.name);
+        for (const [i, db] of databases.entries()) {
+          // Each database is a fresh clone: what another test wrote is not there.
           const { rows } = await db.admin.query<{ n: number }>('SELECT count(*)::int AS n FROM tenants');
           expect(rows[0]!.n).toBe(0);
           await db.admin.query(`INSERT INTO tenants (tenant_id, name) VALUES (gen_random_uuid(), 't${i}')`);
@@ -49,7 +50,7 @@ describe('the clone pool on a server', () => {
         expect(sequence).toEqual(sequence.map((_, i) => sequence[0]! + i));
         const stats = [...engine.poolStats().values()][0]!;
         expect(stats.acquired).toBe(8);
-        expect(stats.waited).toBeGreaterThan(0);
+        expect(stats.waited).toBeGreaterThanOrEqual(6);
       } finally {
         await kit.stop();
       }
