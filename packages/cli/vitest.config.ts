@@ -1,3 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { include: ['test/**/*.test.ts'], testTimeout: 120_000 } });
+// The commands the tests run set the same WebAssembly flags themselves (src/bin.ts).
+export default defineConfig({
+  test: { include: ['test/**/*.test.ts'], testTimeout: 120_000, execArgv: ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering'] },
+});

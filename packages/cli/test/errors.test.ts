@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +127,19 @@ describe('outputs that cannot be written exit 2 before any work is done', () => 
     await writeFile(join(project, 'blocker'), '');
     const error = expectNamedFailure(await timed(['init', '--test-dir', 'blocker/sub', '--json'], project), 2, 'TENANTKIT_OUTPUT_UNWRITABLE', { command: 'init' });
     expect(error.object).toContain('blocker/sub');
+  });
+});
+
+describe('a reader that stops early', () => {
+  test('closing stdout before the output is written ends the command with its own code, not a stack trace', async () => {
+    // As `tenantkit --help | head -c 0` does: the pipe is closed before the command writes.
+    const child = spawn(process.execPath, [bin, '--help'], { env: { ...process.env, TENANTKIT_QUIET: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
   });
 });
 
