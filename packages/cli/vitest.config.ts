@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// The commands the tests run set the same WebAssembly flags themselves (src/bin.ts).
 export default defineConfig({
-  test: { include: ['test/**/*.test.ts'], testTimeout: 120_000, execArgv: ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering'] },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    // Each test waits on tenantkit processes of its own: two files at a time keep both of CI's cores busy.
+    maxWorkers: 2,
+    // The commands the tests run set the same WebAssembly flags themselves (src/bin.ts).
+    execArgv: ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering'],
+  },
 });

@@ -46,6 +46,16 @@ CREATE POLICY tenant_isolation ON "Invoice"
   WITH CHECK ("tenantId" = current_setting('app.current_tenant', true));
 `;
 
+/** A Supabase project as `supabase init` lays it out, with a table and its row level security in two migrations. */
+async function supabaseMigrations(): Promise<string> {
+  const root = await project({
+    'supabase/config.toml': 'project_id = "scratch"\n',
+    'supabase/migrations/20240101000000_notes.sql': 'create table public.notes (id bigint generated always as identity primary key, org_id uuid not null, body text);\n',
+    'supabase/migrations/20240102000000_rls.sql': "alter table public.notes enable row level security;\nalter table public.notes force row level security;\ncreate policy \"org members\" on public.notes using (org_id = nullif(current_setting('app.org_id', true), '')::uuid) with check (org_id = nullif(current_setting('app.org_id', true), '')::uuid);\n",
+  });
+  return join(root, 'supabase/migrations');
+}
+
 describe('up-only migration folders in audit and seed', () => {
   test('a Prisma Migrate folder is read in folder order: before the RLS migration the invoices leak, after it they are proven', async () => {
     const root = await project({
@@ -80,13 +90,8 @@ describe('up-only migration folders in audit and seed', () => {
     expect(seeded.code, seeded.stderr).toBe(0);
   });
 
-  test('a Supabase folder (config.toml beside it) is read in file-name order; migrations check applies each up on the state before it', async () => {
-    const root = await project({
-      'supabase/config.toml': 'project_id = "scratch"\n',
-      'supabase/migrations/20240101000000_notes.sql': 'create table public.notes (id bigint generated always as identity primary key, org_id uuid not null, body text);\n',
-      'supabase/migrations/20240102000000_rls.sql': "alter table public.notes enable row level security;\nalter table public.notes force row level security;\ncreate policy \"org members\" on public.notes using (org_id = nullif(current_setting('app.org_id', true), '')::uuid) with check (org_id = nullif(current_setting('app.org_id', true), '')::uuid);\n",
-    });
-    const dir = join(root, 'supabase/migrations');
+  test('a Supabase folder (config.toml beside it) is read in file-name order with the platform\'s roles and privileges', async () => {
+    const dir = await supabaseMigrations();
     // A Supabase folder gets the platform: requests as authenticated, and its default privileges,
     // whose TRUNCATE ignores row level security, until the project takes it back.
     const result = await tenantkit('audit', '--migrations', dir, '--json');
@@ -97,7 +102,10 @@ describe('up-only migration folders in audit and seed', () => {
     await writeFile(join(dir, '20240102000001_revoke_truncate.sql'), 'revoke truncate on public.notes from anon, authenticated;\n');
     const revoked = await tenantkit('audit', '--migrations', dir);
     expect(revoked.code, revoked.stdout + revoked.stderr).toBe(0);
-    await rm(join(dir, '20240102000001_revoke_truncate.sql'));
+  });
+
+  test('migrations check applies each Supabase up on the state before it and says there is no down', async () => {
+    const dir = await supabaseMigrations();
     // Each up is applied on the state before it (a fresh database at the previous migration); there
     // is no down to check, and the report says so instead of passing a cycle it never ran.
     const check = await tenantkit('migrations', 'check', dir, '--json');
@@ -108,6 +116,10 @@ describe('up-only migration folders in audit and seed', () => {
     const text = await tenantkit('migrations', 'check', dir);
     expect(text.stdout).toContain('2 of 2 have no down step');
     expect(text.stdout).toContain('Every step applies on seeded rows, and no tenant column is left NULL.');
+  });
+
+  test('instead of a down, rows seeded after each up go through the next: the NULL gate and a NOT NULL column with no default', async () => {
+    const dir = await supabaseMigrations();
     // Instead of a down: rows seeded after each step go through the next. A tenant column added later
     // and never backfilled fails the NULL gate; a NOT NULL column with no default fails on any rows.
     await writeFile(join(dir, '20240103000000_labels.sql'), 'create table public.labels (id bigint generated always as identity primary key, name text);\n');
@@ -122,8 +134,10 @@ describe('up-only migration folders in audit and seed', () => {
     const notNull = await tenantkit('migrations', 'check', dir, '--json');
     expect(notNull.code).toBe(1);
     expect((JSON.parse(notNull.stdout) as { migrations: { problems: string[] }[] }).migrations.at(-1)!.problems.join('\n')).toContain('20240104000000 labels_org adds the NOT NULL column labels.org_id with no default');
-    await rm(join(dir, '20240103000000_labels.sql'));
-    await rm(join(dir, '20240104000000_labels_org.sql'));
+  });
+
+  test('an up that does not apply on the state before it fails its step with the file and line; a --format that names no layout is a usage error', async () => {
+    const dir = await supabaseMigrations();
     // A migration that does not apply on the state before it fails its step, naming the file and line.
     await writeFile(join(dir, '20240103000000_broken.sql'), 'alter table public.notes add column body text;\n');
     const broken = await tenantkit('migrations', 'check', dir, '--json');
