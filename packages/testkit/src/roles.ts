@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type { ResolvedRoles } from './config.js';
-import { AdminMembershipError, RoleConflictError } from './errors.js';
+import { AdminMembershipError, RoleConflictError, sqlStateOf } from './errors.js';
 import type { Session } from './queryable.js';
 import { quoteIdent, quoteLiteral } from './sql/ident.js';
 
@@ -71,7 +71,7 @@ export async function letOwnerCreateRoles(session: Session, owner: string): Prom
     if (!row.createrole) await session.exec(`ALTER ROLE ${quoteIdent(owner)} CREATEROLE`);
     if (Number(row.num) >= 160000) await session.exec(`ALTER ROLE ${quoteIdent(owner)} SET createrole_self_grant = 'set, inherit'`);
   } catch (error) {
-    if ((error as { code?: string }).code !== '42501') throw error;
+    if (sqlStateOf(error) !== '42501') throw error;
   }
 }
 
@@ -104,7 +104,7 @@ export async function ensureRoles(session: Session, roles: ResolvedRoles, option
           created.push(name);
         } catch (error) {
           // Another process created it first: fine, it is checked below on the next run.
-          if ((error as { code?: string }).code !== '42710' && (error as { code?: string }).code !== '23505') throw error;
+          if (sqlStateOf(error) !== '42710' && sqlStateOf(error) !== '23505') throw error;
         }
         await session.exec(`COMMENT ON ROLE ${quoteIdent(name)} IS ${quoteLiteral(`${KIT_MARK}${which} role`)}`);
       } else if (existing.comment?.startsWith(KIT_MARK)) {
@@ -170,7 +170,7 @@ async function actAsKitRoles(session: Session, names: readonly string[]): Promis
   try {
     await session.exec(grant);
   } catch (error) {
-    if ((error as { code?: string }).code !== '42501') throw error;
+    if (sqlStateOf(error) !== '42501') throw error;
     throw new AdminMembershipError(admin, missing, grant, error);
   }
 }

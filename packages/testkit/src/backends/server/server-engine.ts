@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BackendKind, ResolvedRoles } from '../../config.js';
-import { BackendMisuseError, InsufficientPrivilegesError, LockWaitTimeoutError, RoleConflictError, TemplateLockTimeoutError, messageOf } from '../../errors.js';
+import { BackendMisuseError, InsufficientPrivilegesError, LockWaitTimeoutError, RoleConflictError, TemplateLockTimeoutError, messageOf, sqlStateOf } from '../../errors.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
 import { KIT_MARK, KIT_PREFIX, derivePassword, ensureRoles, grantCrud, letOwnerCreateRoles, roleNames } from '../../roles.js';
 import { quoteIdent, quoteLiteral } from '../../sql/ident.js';
@@ -519,7 +519,7 @@ export class ServerEngine implements Backend {
 function serialized(session: OpenSession, lockTimeoutMs: number): OpenSession {
   const mutex = new Mutex();
   const named = (sql: string) => (error: unknown) => {
-    if ((error as { code?: string }).code !== '55P03') throw error;
+    if (sqlStateOf(error) !== '55P03') throw error;
     const statement = sql.trim().replace(/\s+/g, ' ').slice(0, 200);
     const object = /"((?:[^"]|"")+)"/.exec(statement)?.[1]?.replaceAll('""', '"') ?? 'an object';
     throw new LockWaitTimeoutError(statement, object, lockTimeoutMs, error);
