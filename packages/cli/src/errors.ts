@@ -14,8 +14,6 @@ export const CLI_ERROR_CODES = [
   'TENANTKIT_OUTPUT_UNWRITABLE',
   /** `seed` found no table to fill. */
   'TENANTKIT_NOTHING_TO_SEED',
-  /** The server closed the connection while the command was using it. */
-  'TENANTKIT_CONNECTION_LOST',
   /** The --url user may not act as the app role. */
   'TENANTKIT_CANNOT_SET_ROLE',
   /** `mutate`: the test command fails on the schema without any mutant. */
@@ -60,17 +58,6 @@ export class NothingToSeedError extends CliError {
       'TENANTKIT_NOTHING_TO_SEED',
       `Nothing was seeded: ${where} has no tables (outside the system schemas). Point the command at the schema or migrations that create your tables, or at the database that has them.`,
       { object: where },
-    );
-  }
-}
-
-export class ConnectionLostError extends CliError {
-  constructor(where: string, cause: unknown) {
-    const reason = messageOf(cause);
-    super(
-      'TENANTKIT_CONNECTION_LOST',
-      `The connection to ${where} was lost while the command was using it (${reason}). Nothing was proven or written; check that the server is running (its log says why it closed the connection) and run the command again.`,
-      { object: where, cause },
     );
   }
 }

@@ -239,7 +239,7 @@ describe('--url on a real server', () => {
       }
       expect(terminated).toBeGreaterThan(0);
       const error = expectNamedFailure(await audit, 2, 'TENANTKIT_CONNECTION_LOST', { command: 'audit', withinMs: 15_000 });
-      expect(error.message).toContain('run the command again');
+      expect(error.message).toContain('and run again');
     } finally {
       await watcher.close();
     }

@@ -16,6 +16,7 @@ export const TESTKIT_ERROR_CODES = [
   'TENANTKIT_TOOL_UNAVAILABLE',
   'TENANTKIT_MIGRATION_FAILED',
   'TENANTKIT_SERVER_UNREACHABLE',
+  'TENANTKIT_CONNECTION_LOST',
   'TENANTKIT_LOGIN_REFUSED',
   'TENANTKIT_LOCK_WAIT_TIMEOUT',
   'TENANTKIT_SERVER_START_FAILED',
@@ -181,6 +182,18 @@ export class ServerUnreachableError extends TenantkitError {
       'TENANTKIT_SERVER_UNREACHABLE',
       `Cannot connect to the Postgres server at ${target}: ${reason}. Start one (for example: pg_ctlcluster 15 main start, or docker run -p 5432:5432 postgres), fix DATABASE_URL, or use backend "native" (a throwaway server from local binaries) or "pglite" (embedded, nothing to install).`,
       { object: target, cause },
+    );
+  }
+}
+
+/** The server ended a connection the kit was opening or using (a restart, pg_terminate_backend, a crash). */
+export class ConnectionLostError extends TenantkitError {
+  constructor(where: string, cause: unknown) {
+    const reason = messageOf(cause);
+    super(
+      'TENANTKIT_CONNECTION_LOST',
+      `The connection to ${where} was lost while it was being opened or used (${reason}). Nothing was proven or written: check that the server is running (its log says why it closed the connection) and run again.`,
+      { object: where, cause },
     );
   }
 }

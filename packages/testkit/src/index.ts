@@ -27,6 +27,7 @@ export {
   BackendMisuseError,
   CacheCorruptError,
   CatalogUnexpectedError,
+  ConnectionLostError,
   ContainerImageUnavailableError,
   ContainerRuntimeUnavailableError,
   ContextLeakError,

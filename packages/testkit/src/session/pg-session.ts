@@ -1,6 +1,6 @@
 import type { QueryResult } from '../queryable.js';
 import type { OpenSession } from '../backends/backend.js';
-import { LoginRefusedError, ServerUnreachableError, TenantkitError, sqlStateOf } from '../errors.js';
+import { ConnectionLostError, LoginRefusedError, ServerUnreachableError, TenantkitError, sqlStateOf } from '../errors.js';
 import { importPeer } from '../peer.js';
 import { quoteIdent } from '../sql/ident.js';
 
@@ -123,6 +123,8 @@ export function connectionError(url: string, cause: unknown): TenantkitError {
   if (cause instanceof TenantkitError) return cause;
   const target = describeUrl(url);
   const sqlState = sqlStateOf(cause);
+  // The server answered, then ended the session while it logged in (a restart, pg_terminate_backend): it is there.
+  if (sqlState === '57P01' || sqlState === '57P02') return new ConnectionLostError(target, cause);
   if (sqlState === undefined || !['28000', '28P01', '3D000'].includes(sqlState)) return new ServerUnreachableError(target, cause);
   const parsed = new URL(url);
   const role = decodeURIComponent(parsed.username) || process.env.PGUSER || 'the OS user name';
