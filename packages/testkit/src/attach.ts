@@ -30,7 +30,7 @@ const CAPABILITIES: BackendCapabilities = {
  */
 export async function attachDatabase(options: AttachOptions): Promise<TestDatabase> {
   const endpoint = urlEndpoint({ url: options.url, ...(options.allowRemote ? { allowRemote: true } : {}) });
-  // connectPg names a failed connect itself (TENANTKIT_LOGIN_REFUSED / TENANTKIT_SERVER_UNREACHABLE).
+  // connectPg names a failed connect itself (TENANTKIT_LOGIN_REFUSED, _SERVER_UNREACHABLE or _CONNECTION_LOST).
   const session = await connectPg(endpoint.adminUrl, 'tenantkit attach');
   const { rows } = await session.query<{ user: string; database: string }>('SELECT session_user AS user, current_database() AS database');
   const { user, database } = rows[0]!;

@@ -118,7 +118,7 @@ export class ServerEngine implements Backend {
   async start(): Promise<this> {
     const url = this.#endpoint.adminUrl;
     const lockTimeoutMs = this.#options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-    // connectPg names a failed connect itself (TENANTKIT_LOGIN_REFUSED / TENANTKIT_SERVER_UNREACHABLE).
+    // connectPg names a failed connect itself (TENANTKIT_LOGIN_REFUSED, _SERVER_UNREACHABLE or _CONNECTION_LOST).
     const control = serialized(await connectPg(url, `tenantkit control ${this.runId}`), lockTimeoutMs);
     this.#control = control;
     try {
