@@ -2,25 +2,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MigrationFailedError, TenantkitError } from '../src/errors.js';
 import { detectMigrationsFormat } from '../src/migrations/detect-format.js';
 import { dbmateDirectory } from '../src/migrations/sources/dbmate/dbmate.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
-import type { QueryResult, Session } from '../src/queryable.js';
-
-function sessionOf(pg: PGlite): Session {
-  return {
-    async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      const result = await pg.query<R>(sql, params === undefined ? undefined : [...params]);
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
-    },
-    async exec(sql: string): Promise<void> {
-      await pg.exec(sql);
-    },
-  };
-}
+import { freshPglite, pgliteSession } from './helpers.js';
 
 const tmpRoots: string[] = [];
 
@@ -58,9 +46,8 @@ let target: MigrationTarget;
 
 function freshDatabasePerTest(): void {
   beforeEach(async () => {
-    pg = new PGlite();
-    await pg.waitReady;
-    target = { session: sessionOf(pg), role: 'migrator' };
+    pg = await freshPglite();
+    target = { session: pgliteSession(pg), role: 'migrator' };
   });
   afterEach(async () => {
     await pg.close();

@@ -1,13 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { describe, expect, it } from 'vitest';
 import { MigrationFailedError } from '../src/errors.js';
 import { startKit } from '../src/kit.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
 import { sqlDirectory } from '../src/migrations/sources/golang-migrate/golang-migrate.js';
-import type { QueryResult, Session } from '../src/queryable.js';
+import { freshPglite, pgliteSession } from './helpers.js';
 
 process.env.TENANTKIT_QUIET = '1';
 delete process.env.TENANTKIT_BACKEND;
@@ -48,27 +48,15 @@ function loadCorpus(): CorpusSet[] {
 
 const corpus = loadCorpus();
 
-function sessionOf(pg: PGlite): Session {
-  return {
-    async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      const result = await pg.query<R>(sql, params === undefined ? undefined : [...params]);
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
-    },
-    async exec(sql: string): Promise<void> {
-      await pg.exec(sql);
-    },
-  };
-}
-
 /** A PGlite database set up as the kit sets it up: migrations run as tk_owner, tk_app exists. */
 async function ownerDatabase(): Promise<{ pg: PGlite; target: MigrationTarget }> {
-  const pg = new PGlite();
+  const pg = await freshPglite();
   await pg.waitReady;
   await pg.exec(`CREATE ROLE tk_owner NOSUPERUSER NOBYPASSRLS;
 CREATE ROLE tk_app NOSUPERUSER NOBYPASSRLS;
 ALTER DATABASE postgres OWNER TO tk_owner;
 SET ROLE tk_owner;`);
-  return { pg, target: { session: sessionOf(pg), role: 'tk_owner' } };
+  return { pg, target: { session: pgliteSession(pg), role: 'tk_owner' } };
 }
 
 /**

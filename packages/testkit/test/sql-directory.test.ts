@@ -2,26 +2,14 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MigrationFailedError, TenantkitError } from '../src/errors.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
 import { runScript } from '../src/migrations/run-script.js';
 import { schemaFile, schemaSql } from '../src/migrations/sources/schema/schema.js';
 import { sqlDirectory } from '../src/migrations/sources/golang-migrate/golang-migrate.js';
-import type { QueryResult, Session } from '../src/queryable.js';
-
-function sessionOf(pg: PGlite): Session {
-  return {
-    async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      const result = await pg.query<R>(sql, params === undefined ? undefined : [...params]);
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
-    },
-    async exec(sql: string): Promise<void> {
-      await pg.exec(sql);
-    },
-  };
-}
+import { freshPglite, pgliteSession } from './helpers.js';
 
 const tmpRoots: string[] = [];
 
@@ -63,9 +51,8 @@ let target: MigrationTarget;
 /** A fresh PGlite database for each test of the calling describe block. */
 function freshDatabasePerTest(): void {
   beforeEach(async () => {
-    pg = new PGlite();
-    await pg.waitReady;
-    target = { session: sessionOf(pg), role: 'migrator' };
+    pg = await freshPglite();
+    target = { session: pgliteSession(pg), role: 'migrator' };
   });
   afterEach(async () => {
     await pg.close();
@@ -362,7 +349,7 @@ describe('runScript', () => {
   freshDatabasePerTest();
 
   it('wraps or not as forced, and rolls back its own transaction on failure', async () => {
-    const session = sessionOf(pg);
+    const session = pgliteSession(pg);
     const half = { file: 'half.sql', sql: 'CREATE TABLE x (a int);\nSELECT 1/0;' };
     await failure(runScript(session, half, { migration: 'h', direction: 'up', transaction: false }));
     expect(await tables()).toEqual(['x']);
@@ -388,7 +375,7 @@ BEGIN ATOMIC
   INSERT INTO n VALUES (CASE WHEN x > 0 THEN x * 10 ELSE 0 END);
 END;
 SELECT add_n(2);`;
-    await runScript(sessionOf(pg), { file: 'f.sql', sql }, { migration: 'f', direction: 'up', transaction: 'auto' });
+    await runScript(pgliteSession(pg), { file: 'f.sql', sql }, { migration: 'f', direction: 'up', transaction: 'auto' });
     const rows = await pg.query<{ v: number }>('SELECT v FROM n ORDER BY v');
     expect(rows.rows.map((r) => r.v)).toEqual([2, 20]);
   });

@@ -10,6 +10,7 @@ import { ensureRoles, grantCrud, letOwnerCreateRoles } from '../../roles.js';
 import { quoteIdent } from '../../sql/ident.js';
 import { Identities } from '../../session/identities.js';
 import type { Backend, BackendCapabilities, OpenSession, PhysicalDatabase, PreparedTemplate, TemplateSpec } from '../backend.js';
+import { DumpBlob } from './dump-blob.js';
 import { PGLITE_SESSION_USER, defaultCacheDir, pgliteVersion } from './pglite-config.js';
 import { type PgliteExtensions, extensionBundle, extensionsOption, unavailableExtension } from './pglite-extensions.js';
 import { cacheMaxBytes, evictSnapshots, touchSnapshot } from './snapshot-cache.js';
@@ -133,7 +134,7 @@ export class PgliteBackend implements Backend {
     this.#inUse.add(basename(file));
     if (cached) {
       await touchSnapshot(file);
-      const snapshot = new Blob([cached]);
+      const snapshot = new DumpBlob(cached);
       try {
         // A snapshot that does not load is rebuilt rather than failing the run.
         const { extensions } = JSON.parse(await readFile(`${file}.json`, 'utf8')) as { extensions: string[] };
@@ -180,7 +181,7 @@ export class PgliteBackend implements Backend {
     await writeAtomically(this.#cacheDir, `${file}.json`, new TextEncoder().encode(JSON.stringify({ extensions })));
     await writeAtomically(this.#cacheDir, file, bytes);
     await evictSnapshots(this.#cacheDir, this.#inUse, this.#cacheMaxBytes);
-    this.#snapshots.set(spec.key, new Blob([bytes]));
+    this.#snapshots.set(spec.key, new DumpBlob(bytes));
     this.#extensions.set(spec.key, extensions);
     const ms = elapsedMs(startedAt);
     progress(`PGlite snapshot ${spec.key} built: ${migrations} migration(s) from ${spec.migrator.source} in ${formatMs(ms)} (cached in ${this.#cacheDir})`);
@@ -202,14 +203,14 @@ export class PgliteBackend implements Backend {
     });
     if (cached) {
       await touchSnapshot(file);
-      return new Blob([cached]);
+      return new DumpBlob(cached);
     }
     const instance = await this.#newInstance();
     try {
       await prepareRoles(sessionOf(instance), roles);
       const bytes = new Uint8Array(await (await instance.dumpDataDir('none')).arrayBuffer());
       await writeAtomically(this.#cacheDir, file, bytes);
-      return new Blob([bytes]);
+      return new DumpBlob(bytes);
     } finally {
       await this.#closeInstance(instance);
     }
