@@ -72,20 +72,6 @@ export class CannotSetRoleError extends CliError {
   }
 }
 
-/** SQLSTATE classes and driver messages that mean the server or the socket went away. */
-const CONNECTION_LOST = /^(08|57P)/;
-const CONNECTION_LOST_MESSAGE = /connection error|Connection terminated|terminating connection|ECONNRESET|EPIPE|socket hang up/i;
-
-/** True when the error, or one it was caused by, is the connection going away. */
-export function isConnectionLost(error: unknown): boolean {
-  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (CONNECTION_LOST.test(code) || code === 'ECONNRESET' || code === 'EPIPE')) return true;
-    if (CONNECTION_LOST_MESSAGE.test(current.message)) return true;
-  }
-  return false;
-}
-
 export class SuiteFailsUnmutatedError extends CliError {
   constructor(command: string, exit: string, tail: string) {
     super(

@@ -1,9 +1,9 @@
 import { ConnectionLostError, TenantkitError } from '@tenantkit/testkit';
-import { messageOf } from '@tenantkit/testkit/internal';
+import { isConnectionLost, messageOf } from '@tenantkit/testkit/internal';
 import { accessSync, constants, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CliError, OutputUnwritableError, UsageError, isConnectionLost } from './errors.js';
+import { CliError, OutputUnwritableError, UsageError } from './errors.js';
 import type { CliResult } from './index.js';
 
 /** How a command reports a failure: its name, its usage text, and its JSON output's keys when empty. */

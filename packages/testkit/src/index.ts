@@ -21,7 +21,7 @@ export { BACKEND_KINDS, PRESETS } from './config.js';
 export { SUPABASE_API_ROLES, SUPABASE_PLATFORM_SCHEMAS, type SupabasePresetRoles, supabasePresetSql } from './presets/supabase.js';
 export type { TestDatabase, ReleaseOptions } from './database.js';
 export { type AttachOptions, attachDatabase } from './attach.js';
-// Every export of errors.ts but messageOf and sqlStateOf, internal helpers (in ./internal.ts); test/public-api.test.ts checks the list.
+// Every export of errors.ts but isConnectionLost, messageOf and sqlStateOf, internal helpers (in ./internal.ts); test/public-api.test.ts checks the list.
 export {
   AdminMembershipError,
   BackendMisuseError,

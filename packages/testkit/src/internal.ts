@@ -17,7 +17,7 @@ export { isCustomSettingName } from './sql/ident.js';
 export { byText, jsonValue, notExtensionMemberSql, textArray, userSchemaSql } from './sql/catalog.js';
 export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
 export { escapeRegExp } from './regexp.js';
-export { messageOf, sqlStateOf } from './errors.js';
+export { isConnectionLost, messageOf, sqlStateOf } from './errors.js';
 export { formatMs } from './progress.js';
 export { KIT_PREFIX, grantCrud } from './roles.js';
 export { MUTANT_ENV, MUTANT_LOG_ENV } from './mutation/mutant.js';

@@ -4,13 +4,14 @@ import * as errors from '../src/errors.js';
 import * as main from '../src/index.js';
 import * as internal from '../src/internal.js';
 
-test('the main entry exports every value of errors.ts but messageOf and sqlStateOf, which are internal', () => {
-  const helpers = ['messageOf', 'sqlStateOf'];
+test('the main entry exports every value of errors.ts but isConnectionLost, messageOf and sqlStateOf, which are internal', () => {
+  const helpers = ['isConnectionLost', 'messageOf', 'sqlStateOf'];
   const missing = Object.keys(errors).filter((name) => !helpers.includes(name) && !(name in main));
   expect(missing).toEqual([]);
   for (const name of helpers) expect(name in main, name).toBe(false);
   expect(internal.messageOf).toBe(errors.messageOf);
   expect(internal.sqlStateOf).toBe(errors.sqlStateOf);
+  expect(internal.isConnectionLost).toBe(errors.isConnectionLost);
 });
 
 test('every value of the main entry is documented in the README Reference section', async () => {
