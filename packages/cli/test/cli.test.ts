@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { run, tenantkit } from './tenantkit-bin.js';
+import { run, tempDir, tenantkit } from './tenantkit-bin.js';
 
 // The scenario schemas live in the examples that show them.
 const scenario = (name: string) => fileURLToPath(new URL(`../../../examples/${name.replace(/\.sql$/, '')}/schema.sql`, import.meta.url));
@@ -64,7 +64,7 @@ describe('tenantkit seed', () => {
   });
 
   test('a table that cannot be seeded exits 1 and says which and why', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tenantkit-cli-'));
+    const dir = await tempDir('tenantkit-cli-');
     const file = join(dir, 'impossible.sql');
     await writeFile(file, "CREATE TABLE gauges (id int PRIMARY KEY, level int NOT NULL CHECK (level > 10 AND level < 5));\n");
     const result = await tenantkit('seed', '--sql', file, '--json');
@@ -85,7 +85,7 @@ describe('tenantkit seed', () => {
 
 describe('tenantkit audit', () => {
   const schema = async (name: string, sql: string) => {
-    const dir = await mkdtemp(join(tmpdir(), 'tenantkit-audit-'));
+    const dir = await tempDir('tenantkit-audit-');
     const file = join(dir, name);
     await writeFile(file, sql);
     return file;
@@ -100,7 +100,7 @@ describe('tenantkit audit', () => {
 
   test('--json follows the contract; an isolated schema exits 0, and --html writes a page', async () => {
     const file = await schema('isolated.sql', `${TENANTS}\nCREATE POLICY own ON notes USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);`);
-    const html = join(tmpdir(), `tenantkit-report-${process.pid}.html`);
+    const html = join(await tempDir('tenantkit-report-'), 'report.html');
     const result = await tenantkit('audit', '--sql', file, '--app-role', 'web', '--json', '--html', html);
     expect(result.code, result.stderr).toBe(0);
     const output = JSON.parse(result.stdout) as {

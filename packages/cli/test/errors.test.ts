@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Kit, type TestDatabase, startKit } from '@tenantkit/testkit';
 import { connectPg } from '@tenantkit/testkit/internal';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { run } from './tenantkit-bin.js';
+import { run, tempDir } from './tenantkit-bin.js';
 
 const bin = fileURLToPath(new URL('../bin/tenantkit.js', import.meta.url));
 const schemaFile = fileURLToPath(new URL('../../../examples/saas-documents/schema.sql', import.meta.url));
@@ -120,7 +120,7 @@ describe('outputs that cannot be written exit 2 before any work is done', () => 
   });
 
   test('init with a --test-dir under a regular file', async () => {
-    const project = await mkdtemp(join(tmpdir(), 'tenantkit-init-'));
+    const project = await tempDir('tenantkit-init-');
     await mkdir(join(project, 'migrations'));
     await writeFile(join(project, 'migrations', '0001_init.up.sql'), 'CREATE TABLE t (id int);\n');
     await writeFile(join(project, 'migrations', '0001_init.down.sql'), 'DROP TABLE t;\n');
@@ -164,7 +164,7 @@ describe('numeric flags are plain integers within bounds', () => {
 });
 
 test('seeding a schema with no tables is an error, not "0 tenant(s)"', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'tenantkit-empty-'));
+  const dir = await tempDir('tenantkit-empty-');
   const file = join(dir, 'empty.sql');
   await writeFile(file, 'CREATE EXTENSION IF NOT EXISTS plpgsql;\n');
   const error = expectNamedFailure(await timed(['seed', '--sql', file, '--json']), 2, 'TENANTKIT_NOTHING_TO_SEED', { command: 'seed', withinMs: 20_000 });

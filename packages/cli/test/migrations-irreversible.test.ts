@@ -1,11 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { tenantkit } from './tenantkit-bin.js';
+import { tempDir, tenantkit } from './tenantkit-bin.js';
 
 async function folder(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tenantkit-downs-'));
+  const dir = await tempDir('tenantkit-downs-');
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   return dir;
 }

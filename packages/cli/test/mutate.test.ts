@@ -1,11 +1,10 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderMutationHtml, renderMutationText, summarizeMutations } from '@tenantkit/rls-assert';
 import { describe, expect, test } from 'vitest';
 import { runMutations, withBail } from '../src/mutate/runner.js';
-import { tenantkit } from './tenantkit-bin.js';
+import { tempDir, tenantkit } from './tenantkit-bin.js';
 
 process.env.TENANTKIT_QUIET ??= '1';
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/mutate-suite/${name}`, import.meta.url));
@@ -87,7 +86,7 @@ test('killed, survived and not run: a crash, a hang and a mutant that does not a
 });
 
 test('--min-score accepts survivors up to the score; --json prints one object; --html writes the report', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'tenantkit-mutate-cli-'));
+  const dir = await tempDir('tenantkit-mutate-cli-');
   const html = join(dir, 'report.html');
   const result = await tenantkit('mutate', '--sql', fixture('schema.sql'), '--backend', 'native', '--min-score', '40', '--json', '--html', html, '--', ...suite);
   expect(result.stdout.trim().split('\n'), result.stderr).toHaveLength(1);

@@ -1,12 +1,11 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { tenantkit } from './tenantkit-bin.js';
+import { tempDir, tenantkit } from './tenantkit-bin.js';
 
 /** A project folder written as its repository lays it out (paths may hold subfolders). */
 async function project(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tenantkit-repo-'));
+  const dir = await tempDir('tenantkit-repo-');
   for (const [name, text] of Object.entries(files)) {
     await mkdir(dirname(join(dir, name)), { recursive: true });
     await writeFile(join(dir, name), text);

@@ -1,8 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BackendKind, type Kit, startKit } from '@tenantkit/testkit';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
 import { checkIsolation } from '../src/check.js';
 import { customContext } from '../src/context.js';
 import type { IsolationReport } from '../src/types.js';
@@ -159,6 +159,7 @@ describe.each(['pglite', 'native'] as BackendKind[])('real repositories on %s', 
 
 test('a role created with a literal password in a schema file is a finding naming the file and line', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tenantkit-password-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'schema.sql');
   const sql = `-- roles\nCREATE ROLE reporting LOGIN PASSWORD 'hunter2';\nCREATE ROLE "Web App" LOGIN;\n${SIGNED}`;
   await writeFile(file, sql);

@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import type { BackendKind } from '../src/config.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { runFullCycle, runStairway } from '../src/migrations/check/stairway.js';
@@ -68,6 +68,7 @@ describe.each(['pglite', 'native'] as BackendKind[])('the stairway on %s', (back
 describe('the backfill trap', () => {
   const set = async (forced: boolean, context: boolean) => {
     const dir = await mkdtemp(join(tmpdir(), 'tenantkit-backfill-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     await writeFile(
       join(dir, '0001_sessions.up.sql'),
       `CREATE TABLE sessions (id int PRIMARY KEY, account_id uuid, note text);

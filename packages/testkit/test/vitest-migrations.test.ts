@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { expect, test } from 'vitest';
+import { expect, onTestFinished, test } from 'vitest';
 import { startKit } from '../src/kit.js';
 import { schemaMatchers } from '../src/vitest/migrations.js';
 import './helpers.js';
@@ -31,6 +31,7 @@ test('describeMigrations makes one test per migration; the one whose down is wro
 
 test('toMatchSchemaSnapshot writes a missing snapshot, then fails on a change with the diff', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tenantkit-schema-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'schema.json');
   await using kit = await startKit({ backend: 'pglite', schema: 'CREATE TABLE notes (id int PRIMARY KEY, body text);' });
   await using db = await kit.acquire();
