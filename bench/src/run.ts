@@ -76,7 +76,7 @@ try {
     definitions: {
       ...suite?.definitions,
       pgliteReset: 'PGlite, per test: acquire, a tenant, a user (its identity sequence moves) and a row of entity_01 written as admin, release; the next test is checked to get the same user id',
-      pgliteWorkerStart: 'a new PGlite instance loading the migrated snapshot of the bench schema (the file named in pglite.workerStartSnapshot, checked to hold its last migrated table) to its first result',
+      pgliteWorkerStart: 'a new PGlite instance loading the migrated snapshot of the bench schema (the file named in pglite.workerStartSnapshot, checked to hold its last migrated table) as a kit does (its bytes in a DumpBlob), to its first result',
       pgliteWorkerPeakRss: 'peak RSS of a Node process that starts the kit from the cached snapshot and runs 50 tests',
       auditCold: "checkIsolation on a fresh database whose template the schema model cache has not seen (the first test's audit); auditCached: the same with the model cached",
       identityCheck: "PGlite: median of a one-row SELECT as the app (its identity checked after the statement) minus the same as admin, alternating blocks",

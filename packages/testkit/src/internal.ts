@@ -1,6 +1,7 @@
 // @tenantkit/testkit/internal: what the kit's own packages (fixtures, rls-assert, the command line)
 // and its benchmark share, beside the public API. Not covered by semver; applications use the main entry.
 export { PgliteBackend } from './backends/pglite/pglite-backend.js';
+export { DumpBlob } from './backends/pglite/dump-blob.js';
 export { probeContainerRuntime } from './backends/container/container-backend.js';
 export { isLoopbackHost } from './backends/url/url-backend.js';
 export { reapOrphanedNativeServers } from './backends/native/native-reaper.js';
