@@ -1,10 +1,11 @@
 /**
  * A data directory dump held as bytes, given to PGlite as the Blob its `loadDataDir` takes.
  *
- * Node's Blob copies its bytes in when made and out again on every read; for an empty cluster's
- * 40 MB dump each copy costs 0.2-0.3 s, and a template went through four of them before a test got
- * its database. PGlite reads a dump with `arrayBuffer()`: this Blob answers with one copy of bytes it
- * already holds. The other Blob methods read a real Blob made from the same bytes, on first use.
+ * Node's Blob copies its bytes in when made and out again on every read: for an empty cluster's
+ * 40 MB dump each copy costs 0.2-0.3 s. The kit made a Blob of every dump it read or wrote, and
+ * PGlite read it back for every new instance. PGlite reads a dump with `arrayBuffer()` only: this
+ * Blob answers with one plain copy of bytes it already holds. Its other methods read a real Blob
+ * made from the same bytes, on first use.
  */
 export class DumpBlob extends Blob {
   readonly #bytes: Uint8Array;
