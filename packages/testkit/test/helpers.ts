@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
+import { PGlite } from '@electric-sql/pglite';
+import { DumpBlob } from '../src/backends/pglite/dump-blob.js';
 import { type NativeServer, type NativeServerOptions, startNativeServer } from '../src/backends/native/native-server.js';
 import { SHARED_SERVER_ENV } from '../src/kit.js';
 import type { QueryResult, Session } from '../src/queryable.js';
@@ -36,10 +37,10 @@ let emptyCluster: Blob | undefined;
  * A new PGlite with an empty cluster. initdb runs once per test file; every later instance restores
  * its dump instead, which takes about a third of the time.
  */
-export async function freshPglite(options: Omit<PGliteOptions, 'loadDataDir'> = {}): Promise<PGlite> {
-  const pg = new PGlite({ ...options, ...(emptyCluster ? { loadDataDir: emptyCluster } : {}) });
+export async function freshPglite(): Promise<PGlite> {
+  const pg = new PGlite(emptyCluster ? { loadDataDir: emptyCluster } : {});
   await pg.waitReady;
-  emptyCluster ??= await pg.dumpDataDir('none');
+  emptyCluster ??= new DumpBlob(await (await pg.dumpDataDir('none')).bytes());
   return pg;
 }
 
