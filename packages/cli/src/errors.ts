@@ -12,6 +12,8 @@ export const CLI_ERROR_CODES = [
   'TENANTKIT_FILE_NOT_FOUND',
   /** A file the command was asked to write cannot be written. */
   'TENANTKIT_OUTPUT_UNWRITABLE',
+  /** A project file the command reads (package.json) cannot be read or is not valid JSON. */
+  'TENANTKIT_PROJECT_FILE_INVALID',
   /** `seed` found no table to fill. */
   'TENANTKIT_NOTHING_TO_SEED',
   /** The --url user may not act as the app role. */
@@ -42,6 +44,12 @@ export class UsageError extends CliError {
 export class FileNotFoundError extends CliError {
   constructor(flag: string, path: string, kind: 'file' | 'directory' = 'file') {
     super('TENANTKIT_FILE_NOT_FOUND', `${flag} ${path}: no such ${kind}. Check the path (relative paths start from ${process.cwd()}).`, { object: path });
+  }
+}
+
+export class ProjectFileInvalidError extends CliError {
+  constructor(path: string, why: string, fix: string, cause: unknown) {
+    super('TENANTKIT_PROJECT_FILE_INVALID', `${path} ${why} (${messageOf(cause)}). ${fix}`, { object: path, cause });
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,20 @@ describe('outputs that cannot be written exit 2 before any work is done', () => 
     await writeFile(join(project, 'blocker'), '');
     const error = expectNamedFailure(await timed(['init', '--test-dir', 'blocker/sub', '--json'], project), 2, 'TENANTKIT_OUTPUT_UNWRITABLE', { command: 'init' });
     expect(error.object).toContain('blocker/sub');
+  });
+});
+
+describe('a project file init reads', () => {
+  test('a package.json that is not JSON is named, and nothing is written', async () => {
+    const project = await tempDir('tenantkit-init-');
+    await mkdir(join(project, 'migrations'));
+    await writeFile(join(project, 'migrations', '0001_init.up.sql'), 'CREATE TABLE t (id int);\n');
+    await writeFile(join(project, 'migrations', '0001_init.down.sql'), 'DROP TABLE t;\n');
+    await writeFile(join(project, 'package.json'), '{ "devDependencies": { "knex": "^3" }, }\n');
+    const error = expectNamedFailure(await timed(['init', '--json'], project), 2, 'TENANTKIT_PROJECT_FILE_INVALID', { command: 'init' });
+    expect(error.object).toBe(join(project, 'package.json'));
+    expect(error.message).toContain('is not valid JSON');
+    expect(existsSync(join(project, 'vitest.config.ts'))).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TenantContextOptions } from './config.js';
 import type { BackendCapabilities } from './backends/backend.js';
-import { urlEndpoint } from './backends/url/url-backend.js';
+import { urlEndpoint } from './backends/url/url-endpoint.js';
 import type { TestDatabase } from './database.js';
 import { Identities } from './session/identities.js';
 import { connectPg } from './session/pg-session.js';

@@ -1,4 +1,4 @@
-import type { ContainerBackendOptions } from './backends/container/container-backend.js';
+import type { ContainerBackendOptions } from './backends/container/container-endpoint.js';
 import type { NativeServerOptions } from './backends/native/native-config.js';
 import type { Migrator } from './migrations/migrator.js';
 import type { Session } from './queryable.js';

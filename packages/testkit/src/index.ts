@@ -1,7 +1,7 @@
 // The public API of @tenantkit/testkit. What only the kit's own packages and command line need is in
 // ./internal.ts (@tenantkit/testkit/internal), with no promise of stability.
 export type { Backend, BackendCapabilities, IdentityName, OpenSession, PhysicalDatabase, PreparedTemplate, TemplateSpec } from './backends/backend.js';
-export type { ContainerBackendOptions } from './backends/container/container-backend.js';
+export type { ContainerBackendOptions } from './backends/container/container-endpoint.js';
 export { startNativeServer } from './backends/native/native-server.js';
 export type { NativeServer } from './backends/native/native-server.js';
 export type { NativeBinariesPreference, NativeServerOptions } from './backends/native/native-config.js';
@@ -100,6 +100,14 @@ export {
   type UmzugRunnableMigration,
   umzugMigrator,
 } from './migrations/sources/umzug/umzug.js';
+export type {
+  CoverageDatabaseLine,
+  CoverageLine,
+  CoverageRecords,
+  CoverageStatementLine,
+  CoverageTouch,
+} from './coverage/coverage-file.js';
+export type { CoveredCommand } from './coverage/plan-relations.js';
 export type { Queryable, QueryResult, Session } from './queryable.js';
 export type { AppIdentity, Identity } from './session/identity.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './sql/ident.js';

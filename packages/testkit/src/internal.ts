@@ -2,21 +2,20 @@
 // and its benchmark share, beside the public API. Not covered by semver; applications use the main entry.
 export { PgliteBackend } from './backends/pglite/pglite-backend.js';
 export { DumpBlob } from './backends/pglite/dump-blob.js';
-export { probeContainerRuntime } from './backends/container/container-backend.js';
-export { isLoopbackHost } from './backends/url/url-backend.js';
+export { probeContainerRuntime } from './backends/container/container-endpoint.js';
+export { isLoopbackHost } from './backends/url/url-endpoint.js';
 export { reapOrphanedNativeServers } from './backends/native/native-reaper.js';
 export { findNativeBinaries } from './backends/native/native-binaries.js';
 export { type BackendDefinition, BACKENDS, backendDefinition, backendSummaries } from './backends/registry.js';
 export { ServerEngine, type ServerEndpoint } from './backends/server/server-engine.js';
 export type { OpenSession } from './backends/backend.js';
-export { SUPABASE_STAND_INS, type StandIn, withStandIns } from './presets/stand-ins.js';
-export { SHARED_SERVER_ENV, resolveBackendKind, templateKey } from './kit.js';
+export { SHARED_SERVER_ENV, templateKey } from './kit.js';
 export { runScript } from './migrations/run-script.js';
 export { detectMigrationsFormat } from './migrations/detect-format.js';
 export { connectPg } from './session/pg-session.js';
 export { isCustomSettingName } from './sql/ident.js';
 export { byText, jsonValue, notExtensionMemberSql, textArray, userSchemaSql } from './sql/catalog.js';
-export { type SqlToken, type SqlTokenKind, sqlTokens, tokenizeSql } from './sql/lexer.js';
+export { type SqlToken, type SqlTokenKind, tokenizeSql } from './sql/lexer.js';
 export { escapeRegExp } from './regexp.js';
 export { isConnectionLost, messageOf, sqlStateOf } from './errors.js';
 export { formatMs } from './progress.js';

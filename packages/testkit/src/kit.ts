@@ -108,8 +108,20 @@ export function resolveMigrator(options: KitOptions): Migrator {
  */
 export function sharedServer(kind: BackendKind): ServerEndpoint | undefined {
   const shared = process.env[SHARED_SERVER_ENV];
-  const parsed = shared ? (JSON.parse(shared) as SharedServer) : undefined;
-  return parsed && parsed.kind === kind ? { kind, adminUrl: parsed.adminUrl, stop: async () => {} } : undefined;
+  if (!shared) return undefined;
+  let parsed: Partial<SharedServer> | undefined;
+  try {
+    parsed = JSON.parse(shared) as Partial<SharedServer>;
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed?.kind !== 'string' || typeof parsed.adminUrl !== 'string') {
+    throw new InvalidOptionError(
+      SHARED_SERVER_ENV,
+      `${SHARED_SERVER_ENV} holds something the kit's vitest global setup does not write (expected {"kind":"native","adminUrl":"postgres://..."}). Unset it; the global setup sets it for the run it starts.`,
+    );
+  }
+  return parsed.kind === kind ? { kind, adminUrl: parsed.adminUrl, stop: async () => {} } : undefined;
 }
 
 export async function templateKey(migrator: Migrator, roles: ResolvedRoles, setup?: Migrator): Promise<string> {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { BackendKind, IsolationMode } from '../src/config.js';
 import { ContextLeakError, RoleEscapeError } from '../src/errors.js';
 import { type Kit, SHARED_SERVER_ENV, startKit } from '../src/kit.js';
-import { containerEndpoint, containerImage } from '../src/backends/container/container-backend.js';
+import { containerEndpoint, containerImage } from '../src/backends/container/container-endpoint.js';
 import { findNativeBinaries } from '../src/backends/native/native-binaries.js';
 import type { NativeServer } from '../src/backends/native/native-server.js';
 import type { ServerEndpoint } from '../src/backends/server/server-engine.js';

@@ -12,6 +12,7 @@ function urlTool(): Migrator {
     kind: 'command',
     source: 'a tool that connects by URL',
     connectsByUrl: true,
+    stateTables: [],
     hash: async () => 'h',
     list: never,
     current: never,

@@ -13,7 +13,7 @@ import {
   CONTAINER_REUSE_LABEL,
   containerImage,
   probeContainerRuntime,
-} from '../src/backends/container/container-backend.js';
+} from '../src/backends/container/container-endpoint.js';
 import { ContainerImageUnavailableError, InvalidOptionError, ServerStartFailedError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { ACME, GLOBEX, KIT_MIGRATIONS, seed } from './helpers.js';

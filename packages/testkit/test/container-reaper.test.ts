@@ -11,7 +11,7 @@ import {
   CONTAINER_PID_LABEL,
   containerImage,
   probeContainerRuntime,
-} from '../src/backends/container/container-backend.js';
+} from '../src/backends/container/container-endpoint.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { KIT_MIGRATIONS } from './helpers.js';
 

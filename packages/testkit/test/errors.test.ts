@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { probeContainerRuntime } from '../src/backends/container/container-backend.js';
+import { probeContainerRuntime } from '../src/backends/container/container-endpoint.js';
 import type { NativeServer } from '../src/backends/native/native-server.js';
 import { startNativeServer } from '../src/backends/native/native-server.js';
 import { ContainerRuntimeUnavailableError, MigrationFailedError, TenantkitError } from '../src/errors.js';

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { BACKENDS } from '../src/backends/registry.js';
 import { BACKEND_KINDS } from '../src/config.js';
-import { startKit } from '../src/kit.js';
+import { SHARED_SERVER_ENV, sharedServer, startKit } from '../src/kit.js';
 
 test('a tenant setting Postgres would refuse is a named option error before anything starts', async () => {
   for (const setting of ['bad name;', 'tenant_id', 'app.tenant-id', "app.x'; DROP TABLE t; --", '']) {
@@ -52,4 +52,27 @@ test('each backend says what it is where behaviour differs: embedded, reachable 
     { kind: 'container', embedded: false, reachableByUrl: true, startsServer: true },
   ]);
   expect(Object.keys(BACKENDS)).toEqual([...BACKEND_KINDS]);
+});
+
+test('a shared-server variable the global setup did not write is a named option error, its value not echoed', () => {
+  const before = process.env[SHARED_SERVER_ENV];
+  try {
+    for (const value of ['postgres://admin:secret@127.0.0.1/postgres', '{"kind":"native"}', 'null']) {
+      process.env[SHARED_SERVER_ENV] = value;
+      let caught: unknown;
+      try {
+        sharedServer('native');
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, value).toMatchObject({ code: 'TENANTKIT_INVALID_OPTION', object: SHARED_SERVER_ENV });
+      expect(String((caught as Error).message)).not.toContain('secret');
+    }
+    process.env[SHARED_SERVER_ENV] = JSON.stringify({ kind: 'native', adminUrl: 'postgres://a@127.0.0.1:1/postgres' });
+    expect(sharedServer('native')?.adminUrl).toBe('postgres://a@127.0.0.1:1/postgres');
+    expect(sharedServer('container')).toBeUndefined();
+  } finally {
+    if (before === undefined) delete process.env[SHARED_SERVER_ENV];
+    else process.env[SHARED_SERVER_ENV] = before;
+  }
 });

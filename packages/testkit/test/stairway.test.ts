@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vit
 import type { BackendKind } from '../src/config.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { runFullCycle, runStairway } from '../src/migrations/check/stairway.js';
+import type { Migrator } from '../src/migrations/migrator.js';
 import { sqlDirectory } from '../src/migrations/sources/golang-migrate/golang-migrate.js';
 import './helpers.js';
 
@@ -99,5 +100,18 @@ UPDATE sessions SET label = 'migrated';\n`,
     const warnings = report.migrations.flatMap((step) => step.problems).filter((problem) => problem.startsWith('warning:'));
     expect(warnings).toHaveLength(warned ? 1 : 0);
     if (warned) expect(warnings[0]).toMatch(/0002_backfill\.up\.sql: UPDATE public\.sessions runs as tk_owner.*FORCE ROW LEVEL SECURITY/);
+  });
+
+  test('an up file the check cannot read is a named error, not a step passed unchecked', async () => {
+    await using kit = await startKit({ backend: 'pglite', schema: EMPTY, isolation: 'database', poolSize: 0 });
+    await using db = await kit.acquire();
+    const dir = await set(true, false);
+    const source = sqlDirectory(dir);
+    const gone = join(dir, 'gone.up.sql');
+    const migrator: Migrator = { ...source, list: async () => (await source.list()).map((step) => ({ ...step, upFile: gone })) };
+    await expect(runStairway(migrator, { inspect: db, target: { session: db.owner, role: db.owner.role } })).rejects.toMatchObject({
+      code: 'TENANTKIT_MIGRATIONS_UNREADABLE',
+      object: gone,
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -48,6 +48,26 @@ test('toMatchSchemaSnapshot writes a missing snapshot, then fails on a change wi
     process.env.CI = 'true';
     const missing = await schemaMatchers.toMatchSchemaSnapshot(db, join(dir, 'absent.json'));
     expect(missing.pass).toBe(false);
+    // A committed file that is not a snapshot fails the matcher by name, never a thrown SyntaxError.
+    const broken = join(dir, 'broken.json');
+    for (const [content, reason] of [
+      ['{"tables": [', 'it is not JSON'],
+      ['{"tables": []}', 'it is not a schema snapshot (no schemas, constraints, indexes, policies, grants, roles list)'],
+      ['null', 'it is not a schema snapshot'],
+    ] as const) {
+      await writeFile(broken, content);
+      const result = await schemaMatchers.toMatchSchemaSnapshot(db, broken);
+      expect(result.pass).toBe(false);
+      expect(result.message()).toContain(`The schema snapshot ${broken} cannot be compared: ${reason}`);
+      expect(result.message()).toContain('TENANTKIT_UPDATE_SNAPSHOTS=1');
+    }
+    process.env.TENANTKIT_UPDATE_SNAPSHOTS = '1';
+    try {
+      expect((await schemaMatchers.toMatchSchemaSnapshot(db, broken)).pass).toBe(true);
+    } finally {
+      delete process.env.TENANTKIT_UPDATE_SNAPSHOTS;
+    }
+    expect(JSON.parse(await readFile(broken, 'utf8'))).toHaveProperty('policies');
   } finally {
     if (ci === undefined) delete process.env.CI;
     else process.env.CI = ci;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FileNotFoundError, OutputUnwritableError, UsageError } from '../errors.js';
+import { FileNotFoundError, OutputUnwritableError, ProjectFileInvalidError, UsageError } from '../errors.js';
 import { type CommandOutput, failure, wantsJson } from '../failure.js';
 import type { CliResult } from '../index.js';
 
@@ -56,13 +56,24 @@ async function folders(root: string): Promise<string[]> {
   return found;
 }
 
+/** The project's dependencies, which tell the tools apart; none without a package.json. */
 async function dependencies(root: string): Promise<Set<string>> {
+  const file = path.join(root, 'package.json');
+  let text: string;
   try {
-    const manifest = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
-    return new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.devDependencies ?? {})]);
-  } catch {
-    return new Set();
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    throw new ProjectFileInvalidError(file, 'cannot be read', 'init reads its dependencies to tell which tool wrote the migrations: make it readable, or run init where it is.', error);
   }
+  let manifest: { dependencies?: unknown; devDependencies?: unknown };
+  try {
+    manifest = JSON.parse(text) as typeof manifest;
+  } catch (error) {
+    throw new ProjectFileInvalidError(file, 'is not valid JSON', 'Fix it (npm cannot read it either); init reads its dependencies to tell which tool wrote the migrations.', error);
+  }
+  const names = (field: unknown) => (typeof field === 'object' && field !== null ? Object.keys(field) : []);
+  return new Set([...names(manifest?.dependencies), ...names(manifest?.devDependencies)]);
 }
 
 /** What one folder holds, if it is a migrations folder of a known tool. */

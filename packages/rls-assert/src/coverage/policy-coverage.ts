@@ -4,7 +4,7 @@
  * role with a tenant context touched (recorded by the kit while the suite ran, TENANTKIT_COVERAGE).
  */
 import type { Queryable } from '@tenantkit/testkit';
-import type { CoverageRecords, CoverageStatementLine, CoveredCommand } from '@tenantkit/testkit/internal';
+import type { CoverageRecords, CoverageStatementLine, CoveredCommand } from '@tenantkit/testkit';
 import { type CatalogPolicy, type PolicyCommand, readCatalog } from '../audit/catalog.js';
 
 const ROLE_EXISTS_SQL = 'SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1';

@@ -20,6 +20,15 @@ export function errnoOf(error: unknown): string | undefined {
 }
 
 /** Converts a `file:` URL (object or string) to a path; other strings resolve against the cwd. */
+/** A migration file's bytes; one that cannot be read is TENANTKIT_MIGRATIONS_UNREADABLE, naming it. */
+export async function readMigrationFile(path: string, what = 'Migration file'): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new MigrationsUnreadableError(path, `${what} ${path} could not be read: ${messageOf(error)}. Check that it exists and that this user may read it.`, error);
+  }
+}
+
 export function toFsPath(pathOrUrl: string | URL): string {
   if (pathOrUrl instanceof URL) return fileURLToPath(pathOrUrl);
   return resolve(pathOrUrl.startsWith('file:') ? fileURLToPath(pathOrUrl) : pathOrUrl);

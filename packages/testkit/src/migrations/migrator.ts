@@ -43,9 +43,9 @@ export interface Migrator {
   readonly source: string;
   /**
    * The tables the source keeps its state in, as schema.table: schema comparisons (the stairway,
-   * the chain's data) leave them out. Undefined: golang-migrate's public.schema_migrations.
+   * the chain's data) leave them out. Empty when the source keeps no state in the database.
    */
-  readonly stateTables?: readonly string[];
+  readonly stateTables: readonly string[];
   /**
    * The source runs a tool that opens its own connection to the target (by URL), so it cannot run
    * on a backend without one (PGlite): startKit refuses that pairing before starting anything.
@@ -61,10 +61,7 @@ export interface Migrator {
   down(target: MigrationTarget, to?: string): Promise<readonly AppliedStep[]>;
 }
 
-/** Where a source that declares nothing keeps its state: golang-migrate's table. */
-const DEFAULT_STATE_TABLES: readonly string[] = ['public.schema_migrations'];
-
 /** The tables a schema comparison leaves out for this source: its state, then the caller's own. */
 export function stateTablesOf(migrator: Migrator, extra: readonly string[] = []): string[] {
-  return [...(migrator.stateTables ?? DEFAULT_STATE_TABLES), ...extra];
+  return [...migrator.stateTables, ...extra];
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { InvalidOptionError, MigrationFailedError, MigrationsUnreadableError, messageOf, sqlStateOf } from '../errors.js';
+import { InvalidOptionError, MigrationFailedError, sqlStateOf } from '../errors.js';
+import { readMigrationFile } from './migration-files.js';
 import type { AppliedStep, MigrationTarget } from './migrator.js';
 
 /**
@@ -24,13 +24,7 @@ export function migrationHash(kind: string): MigrationHash {
       return self;
     },
     async file(path) {
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(path);
-      } catch (error) {
-        throw new MigrationsUnreadableError(path, `Migration file ${path} could not be read: ${messageOf(error)}. Check that it exists and that this user may read it.`, error);
-      }
-      return self.field(bytes);
+      return self.field(await readMigrationFile(path));
     },
     digest() {
       return hash.digest('hex');

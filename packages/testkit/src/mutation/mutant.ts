@@ -49,7 +49,7 @@ export function withMutant(migrator: Migrator, mutant: LoadedMutant): Migrator {
   return {
     kind: migrator.kind,
     source: `${migrator.source} + mutant ${mutant.file}`,
-    ...(migrator.stateTables ? { stateTables: migrator.stateTables } : {}),
+    stateTables: migrator.stateTables,
     ...(migrator.connectsByUrl ? { connectsByUrl: migrator.connectsByUrl } : {}),
     async hash() {
       return migrationHash('mutant').field(await migrator.hash()).field(mutant.sql).digest();

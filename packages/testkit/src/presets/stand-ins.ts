@@ -136,7 +136,7 @@ export function withStandIns(migrator: Migrator, standIns: readonly StandIn[]): 
   return {
     kind: migrator.kind,
     source: migrator.source,
-    ...(migrator.stateTables ? { stateTables: migrator.stateTables } : {}),
+    stateTables: migrator.stateTables,
     ...(migrator.connectsByUrl ? { connectsByUrl: migrator.connectsByUrl } : {}),
     hash: () => migrator.hash(),
     list: () => migrator.list(),

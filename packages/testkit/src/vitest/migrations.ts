@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { KitOptions } from '../config.js';
 import type { TestDatabase } from '../database.js';
-import { MigrationCheckFailedError } from '../errors.js';
+import { MigrationCheckFailedError, messageOf } from '../errors.js';
 import { type Kit, startKit } from '../kit.js';
 import { type StairwayOptions, createStairway } from '../migrations/check/stairway.js';
 import type { Migrator } from '../migrations/migrator.js';
@@ -74,6 +74,21 @@ function pathOf(file: string | URL): string {
   return file instanceof URL ? fileURLToPath(file) : file;
 }
 
+const SNAPSHOT_KEYS = ['schemas', 'tables', 'constraints', 'indexes', 'policies', 'grants', 'roles'] as const;
+
+/** The committed snapshot, or why it is not one the kit wrote (unreadable, not JSON, wrong shape). */
+async function readCommittedSnapshot(path: string): Promise<SchemaSnapshot | string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    return error instanceof SyntaxError ? `it is not JSON (${error.message})` : `it cannot be read (${messageOf(error)})`;
+  }
+  const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  const missing = SNAPSHOT_KEYS.filter((key) => !Array.isArray(record?.[key]));
+  return missing.length === 0 ? (parsed as SchemaSnapshot) : `it is not a schema snapshot (no ${missing.join(', ')} list)`;
+}
+
 /**
  * `await expect(db).toMatchSchemaSnapshot(file)`: the schema equals the committed snapshot file.
  * A missing file is written (outside CI); TENANTKIT_UPDATE_SNAPSHOTS=1 rewrites a differing one.
@@ -93,7 +108,18 @@ export const schemaMatchers = {
       await write();
       return { pass: true, message: () => `wrote the schema snapshot ${path}` };
     }
-    const committed = JSON.parse(await readFile(path, 'utf8')) as SchemaSnapshot;
+    const committed = await readCommittedSnapshot(path);
+    if (typeof committed === 'string') {
+      if (process.env.TENANTKIT_UPDATE_SNAPSHOTS === '1') {
+        await write();
+        return { pass: true, message: () => `replaced the unreadable schema snapshot ${path}` };
+      }
+      return {
+        pass: false,
+        message: () =>
+          `The schema snapshot ${path} cannot be compared: ${committed}. Delete it and run the test locally to write it again, or set TENANTKIT_UPDATE_SNAPSHOTS=1 to replace it.`,
+      };
+    }
     const diff = diffSnapshots(committed, current);
     if (!isEmpty(diff) && process.env.TENANTKIT_UPDATE_SNAPSHOTS === '1') {
       await write();

@@ -1,6 +1,6 @@
 import type { BackendDefinition } from '../registry.js';
 import { startOnServer } from '../server/start-on-server.js';
-import { containerEndpoint } from './container-backend.js';
+import { containerEndpoint } from './container-endpoint.js';
 
 export const containerBackend: BackendDefinition = {
   kind: 'container',

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { PgliteExtensionUnavailableError, messageOf } from '../../errors.js';
+import { readMigrationFile } from '../../migrations/migration-files.js';
 
 /**
  * Extensions on PGlite: each contrib module is a bundle the instance must be given when it starts,
@@ -46,10 +46,10 @@ export async function extensionsOption(names: readonly string[]): Promise<Pglite
   return option;
 }
 
-/** The extensions these files create, in order (a file that cannot be read creates none). */
+/** The extensions these files create, in order; a file that cannot be read is a named error. */
 export async function extensionsCreatedByFiles(files: Iterable<string>): Promise<string[]> {
   const names = new Set<string>();
-  for (const file of new Set(files)) for (const name of extensionsCreatedBy(await readFile(file, 'utf8').catch(() => ''))) names.add(name);
+  for (const file of new Set(files)) for (const name of extensionsCreatedBy((await readMigrationFile(file)).toString('utf8'))) names.add(name);
   return [...names];
 }
 

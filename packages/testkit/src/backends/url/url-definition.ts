@@ -1,6 +1,6 @@
 import type { BackendDefinition } from '../registry.js';
 import { startOnServer } from '../server/start-on-server.js';
-import { urlEndpoint } from './url-backend.js';
+import { urlEndpoint } from './url-endpoint.js';
 
 export const urlBackend: BackendDefinition = {
   kind: 'url',

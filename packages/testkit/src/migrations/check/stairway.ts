@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { MigrationFailedError } from '../../errors.js';
 import { findBackfillTraps } from './backfill-trap.js';
 import type { Session } from '../../queryable.js';
 import { roleNames } from '../../roles.js';
 import { type SchemaSnapshot, diffSnapshots, formatDiff, isEmpty, snapshotSchema } from '../../snapshot/index.js';
+import { readMigrationFile } from '../migration-files.js';
 import { type MigrationInfo, type MigrationTarget, type Migrator, stateTablesOf } from '../migrator.js';
 
 export type StepStatus = 'pass' | 'fail' | 'skip';
@@ -91,7 +91,7 @@ export async function checkMigration(
   };
   const before = await snapshot();
   const rolesBefore = await roleNames(options.inspect);
-  const upSql = migration.upFile ? await readFile(migration.upFile, 'utf8').catch(() => undefined) : undefined;
+  const upSql = migration.upFile ? (await readMigrationFile(migration.upFile)).toString('utf8') : undefined;
   if (upSql !== undefined) problems.push(...(await findBackfillTraps(upSql, migration.upFile!, before, options.inspect, options.target.role)));
   const warnings = problems.length;
   if (!(await attempt('up', () => migrator.up(options.target, migration.version)))) return done('fail', false);

@@ -40,7 +40,8 @@ export interface CommandMigratorOptions {
   /**
    * How to read the version the target database is at, when `stateTable` does not say it: the argv
    * of a command that prints it (the first word of its last line of output; no output: at base),
-   * or a function that reads it.
+   * or a function that reads it. When the tool keeps a table as well, give `stateTable` too, so
+   * schema comparisons leave that table out.
    */
   readonly current?: readonly string[] | ((target: MigrationTarget) => Promise<string | null>);
   /**
@@ -173,7 +174,7 @@ export function commandMigrator(options: CommandMigratorOptions): Migrator {
     kind: 'command',
     connectsByUrl: true,
     source: options.source,
-    ...(stateTable ? { stateTables: [`${stateSchema}.${stateTable.table}`] } : {}),
+    stateTables: stateTable ? [`${stateSchema}.${stateTable.table}`] : [],
     async hash() {
       const hash = migrationHash('command').field(options.source);
       for (const migration of options.migrations) {

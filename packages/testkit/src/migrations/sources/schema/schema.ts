@@ -1,7 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { MigrationsInvalidError, MigrationsNotFoundError, MigrationsUnreadableError, messageOf } from '../../../errors.js';
-import { cacheKeyOf, errnoOf, toFsPath } from '../../migration-files.js';
+import { cacheKeyOf, errnoOf, readMigrationFile, toFsPath } from '../../migration-files.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
 import { decodeSqlFile, runScript } from '../../run-script.js';
 import { indexOfVersion, migrationHash } from '../../source-helpers.js';
@@ -117,12 +117,7 @@ export function schemaFile(pathOrUrl: string | URL): Migrator {
     }
     const key = cacheKeyOf(info);
     if (key !== null && cached?.key === key) return cached.loaded;
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (error) {
-      throw new MigrationsUnreadableError(path, `Schema file ${path} could not be read: ${messageOf(error)}. Check its permissions.`, error);
-    }
+    const bytes = await readMigrationFile(path, 'Schema file');
     const loaded: LoadedSchema = { bytes, text: decodeSqlFile(bytes, path), hash: hashSchema(bytes) };
     cached = { key, loaded };
     return loaded;

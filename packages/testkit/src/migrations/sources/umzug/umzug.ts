@@ -31,8 +31,8 @@ export interface UmzugMigratorOptions {
   readonly source?: string;
   /**
    * The tables the instance's storage keeps its record in, as schema.table (SequelizeStorage:
-   * ['public.SequelizeMeta']), left out of schema comparisons. Default: none besides
-   * public.schema_migrations.
+   * ['public.SequelizeMeta']), left out of schema comparisons. Default: none (a storage that
+   * keeps its record outside the database, or that you list here).
    */
   readonly stateTables?: readonly string[];
 }
@@ -115,7 +115,7 @@ export function umzugMigrator(create: (target: MigrationTarget) => UmzugLike, op
   return {
     kind: 'umzug',
     source,
-    ...(options.stateTables ? { stateTables: options.stateTables } : {}),
+    stateTables: options.stateTables ?? [],
     async hash() {
       const { info, runnable } = await list();
       const hash = migrationHash('umzug').field(source);

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { MigrationsInvalidError, MigrationsUnreadableError, TenantkitError, messageOf } from '../../../errors.js';
+import { MigrationsInvalidError } from '../../../errors.js';
 import type { Session } from '../../../queryable.js';
+import { readMigrationFile } from '../../migration-files.js';
 import type { AppliedStep, MigrationInfo, MigrationTarget, Migrator } from '../../migrator.js';
 import { decodeSqlFile, runScript } from '../../run-script.js';
 import { indexOfVersion, migrationHash } from '../../source-helpers.js';
@@ -44,14 +44,7 @@ export function upOnlyMigrations(steps: readonly UpOnlyStep[], options: UpOnlyOp
     if (state?.dirty) throw new MigrationsInvalidError(record.qualified, `${options.source}: step ${state.version} failed half-way in this database; start from a fresh database.`);
     return Number(state?.version ?? 0n);
   };
-  const read = async (file: string): Promise<string> => {
-    try {
-      return decodeSqlFile(await readFile(file), file);
-    } catch (error) {
-      if (error instanceof TenantkitError) throw error;
-      throw new MigrationsUnreadableError(file, `Migration file ${file} could not be read: ${messageOf(error)}. Check that it exists and that this user may read it.`, error);
-    }
-  };
+  const read = async (file: string): Promise<string> => decodeSqlFile(await readMigrationFile(file), file);
   /** The number of steps applied once the database is at `to`. */
   const countTo = (to: string | undefined, direction: 'up' | 'down'): number =>
     to === undefined ? (direction === 'up' ? steps.length : 0) : indexOfVersion(steps, to, { source: options.source, direction }) + 1;

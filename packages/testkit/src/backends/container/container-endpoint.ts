@@ -3,7 +3,7 @@ import { ContainerImageUnavailableError, ContainerRuntimeUnavailableError, Inval
 import { importPeer } from '../../peer.js';
 import { elapsedMs, formatMs, progress } from '../../progress.js';
 import type { ServerEndpoint } from '../server/server-engine.js';
-import { isLoopbackHost } from '../url/url-backend.js';
+import { isLoopbackHost } from '../url/url-endpoint.js';
 import {
   CONTAINER_HOST_LABEL,
   CONTAINER_OWNER,
