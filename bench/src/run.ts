@@ -159,7 +159,7 @@ try {
   const file = new URL(`../results/${name}`, import.meta.url);
   await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);
 
-  console.log(`tenantkit bench @ ${commit.slice(0, 12)}${worktreeClean ? '' : ' (uncommitted changes)'} (${results.mode}, ${Math.round(totalMs / 1000)} s); node ${process.versions.node}, ${results.versions.postgres}, ${results.versions.pglite ?? ''}`);
+  console.log(`tenantkit bench @ ${commit.slice(0, 12)}${worktreeClean ? '' : ' (uncommitted changes)'} (${results.mode}, ${Math.round(totalMs / 1000)} s); ${[`node ${process.versions.node}`, results.versions.postgres, results.versions.pglite].filter(Boolean).join(', ')}`);
   console.log(`${'figure'.padEnd(40)}${'p50 ms'.padStart(11)}${'p95 ms'.padStart(11)}${'n'.padStart(6)}`);
   if (suite) for (const text of suiteLines(suite)) console.log(text);
   if (pglite) {
