@@ -1,23 +1,18 @@
 // The catalog queries of a schema snapshot. $1 is the schema filter (text[] or null). Every query
 // reads one object kind; schema-snapshot.ts turns the rows into the snapshot's types.
 
-const USER_SCHEMA = (n: string) =>
-  `(${n}.nspname NOT LIKE 'pg\\_%' AND ${n}.nspname <> 'information_schema' AND ($1::text[] IS NULL OR ${n}.nspname = ANY($1::text[])))`;
+import { notExtensionMemberSql, userSchemaSql } from '../sql/catalog.js';
 
-/**
- * Not created by an extension (pg_depend deptype 'e'). The check costs a scan of pg_depend per
- * query, so it is left out when no extension other than plpgsql (whose objects live in pg_catalog)
- * is installed.
- */
-function notFromExtension(catalog: string, oid: string): string {
-  return `NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = '${catalog}'::regclass AND dep.objid = ${oid} AND dep.deptype = 'e')`;
-}
+/** A user schema (the kit's one rule), narrowed to the snapshot's schema filter when there is one. */
+const USER_SCHEMA = (n: string) => `(${userSchemaSql(n)} AND ($1::text[] IS NULL OR ${n}.nspname = ANY($1::text[])))`;
 
 type CatalogQueries = ReturnType<typeof buildQueries>;
 
 /** The per-kind queries, with or without the extension-membership check. */
 function buildQueries(extensions: boolean) {
-  const NOT_EXTENSION = extensions ? notFromExtension : () => 'true';
+  // Not created by an extension: a scan of pg_depend per query, left out when no extension other
+  // than plpgsql (whose objects live in pg_catalog) is installed.
+  const NOT_EXTENSION = extensions ? notExtensionMemberSql : () => 'true';
 
 const ROLE_NAME = (oid: string) => `CASE WHEN ${oid} = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(${oid})::text END`;
 
