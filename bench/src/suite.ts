@@ -18,7 +18,7 @@ import {
   startKit,
   startNativeServer,
 } from '@tenantkit/testkit';
-import { ServerEngine } from '@tenantkit/testkit/internal';
+import { ServerEngine, dropTemplateDatabase } from '@tenantkit/testkit/internal';
 import pg from 'pg';
 import { type Stat, type Target, line, ratio, round, samples as sampleCount, stat, target } from './stats.ts';
 
@@ -224,19 +224,8 @@ async function kitSuite(input: SuiteInput, options: KitOptions, rawClones: numbe
     stopMs = performance.now() - stopping;
   }
   // On the shared server the template outlives the kit; dropped, so the next suite builds its own.
-  if (sharedAdminUrl) await dropDatabase(sharedAdminUrl, kit.template.name);
+  if (sharedAdminUrl) await dropTemplateDatabase(sharedAdminUrl, kit.template.key, 'tenantkit bench');
   return { totalMs: startMs + testsMs + stopMs, startMs, testsMs, stopMs, acquireCall, acquireReady, release, perTest, rawCreateDb, rawLogin, serverVersion: kit.backend.serverVersion };
-}
-
-async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`ALTER DATABASE ${quoteIdent(name)} IS_TEMPLATE false`);
-    await admin.query(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
 }
 
 /** CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY on the kit's own server, each dropped after. */

@@ -7,7 +7,7 @@ export { isLoopbackHost } from './backends/url/url-endpoint.js';
 export { reapOrphanedNativeServers } from './backends/native/native-reaper.js';
 export { findNativeBinaries } from './backends/native/native-binaries.js';
 export { type BackendDefinition, BACKENDS, backendDefinition, backendSummaries } from './backends/registry.js';
-export { ServerEngine, type ServerEndpoint } from './backends/server/server-engine.js';
+export { ServerEngine, type ServerEndpoint, dropTemplateDatabase } from './backends/server/server-engine.js';
 export type { OpenSession } from './backends/backend.js';
 export { SHARED_SERVER_ENV, templateKey } from './kit.js';
 export { runScript } from './migrations/run-script.js';

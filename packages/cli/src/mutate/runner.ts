@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MutantResult, type MutationReport, type PolicyMutant, generateMutants } from '@tenantkit/rls-assert';
-import { type KitOptions, type TestDatabase, type TestkitErrorCode, quoteIdent, startKit } from '@tenantkit/testkit';
-import { KIT_PREFIX, backendDefinition, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, connectPg, messageOf } from '@tenantkit/testkit/internal';
+import { type KitOptions, type TestDatabase, type TestkitErrorCode, startKit } from '@tenantkit/testkit';
+import { backendDefinition, MUTANT_ENV, MUTANT_LOG_ENV, SHARED_SERVER_ENV, dropTemplateDatabase, messageOf } from '@tenantkit/testkit/internal';
 import { NoMutantsError, SuiteFailsUnmutatedError, SuiteIgnoresMutantError } from '../errors.js';
 import { type CommandRun, describeExit, formatSeconds, outputTail, runCommand } from './run-command.js';
 
@@ -84,20 +84,6 @@ function sharedServerOf(db: TestDatabase, commandBackend: string | undefined): {
   const adminUrl = new URL(db.admin.url);
   adminUrl.pathname = '/postgres';
   return { kind: db.backend, adminUrl: adminUrl.toString() };
-}
-
-/** Drops the template a run built on the shared server (it is that mutant's alone). */
-async function dropTemplate(adminUrl: string, key: string): Promise<void> {
-  const admin = await connectPg(adminUrl, 'tenantkit mutate');
-  try {
-    const name = quoteIdent(`${KIT_PREFIX}tpl_${key}`);
-    const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [`${KIT_PREFIX}tpl_${key}`]);
-    if (rows[0]?.n !== 1) return;
-    await admin.exec(`ALTER DATABASE ${name} IS_TEMPLATE false`);
-    await admin.exec(`DROP DATABASE ${name} WITH (FORCE)`);
-  } finally {
-    await admin.close();
-  }
 }
 
 const ROLLED_BACK = Symbol('rolled back');
@@ -237,7 +223,7 @@ export async function mutateDatabase(db: TestDatabase, options: MutateDatabaseOp
       await writeFile(file, sql);
       const run = await runCommand(command, { cwd, timeoutMs, env: { ...baseEnv, [MUTANT_ENV]: file, [MUTANT_LOG_ENV]: log } });
       const entries = await readLog(log);
-      if (server) for (const key of new Set(entries.flatMap((entry) => (entry.template ? [entry.template] : [])))) await dropTemplate(server.adminUrl, key).catch(() => {});
+      if (server) for (const key of new Set(entries.flatMap((entry) => (entry.template ? [entry.template] : [])))) await dropTemplateDatabase(server.adminUrl, key, 'tenantkit mutate').catch(() => {});
       return { run, log: entries };
     };
 

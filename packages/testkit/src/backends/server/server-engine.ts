@@ -213,7 +213,7 @@ export class ServerEngine implements Backend {
 
   async prepare(spec: TemplateSpec): Promise<PreparedTemplate> {
     const startedAt = performance.now();
-    const name = `${KIT_PREFIX}tpl_${spec.key}`;
+    const name = templateDatabaseName(spec.key);
     const control = this.#session();
     await this.#withLock('roles', 'the kit roles', async () => {
       await ensureRoles(control, spec.roles, {
@@ -529,4 +529,26 @@ function serialized(session: OpenSession, lockTimeoutMs: number): OpenSession {
     exec: (sql) => mutex.run(() => session.exec(sql).catch(named(sql))),
     close: () => mutex.run(() => session.close()),
   };
+}
+
+/** The database a template of `key` lives in on a server. */
+export function templateDatabaseName(key: string): string {
+  return `${KIT_PREFIX}tpl_${key}`;
+}
+
+/**
+ * Drops the template of `key` that kits left on a server shared between runs (a mutant's run, a bench
+ * suite), when it is there, so the next run with that key builds its own.
+ */
+export async function dropTemplateDatabase(adminUrl: string, key: string, applicationName: string): Promise<void> {
+  const name = templateDatabaseName(key);
+  const admin = await connectPg(adminUrl, applicationName);
+  try {
+    const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_database WHERE datname = $1', [name]);
+    if (rows[0]?.n !== 1) return;
+    await admin.exec(`ALTER DATABASE ${quoteIdent(name)} IS_TEMPLATE false`);
+    await admin.exec(`DROP DATABASE ${quoteIdent(name)} WITH (FORCE)`);
+  } finally {
+    await admin.close();
+  }
 }
