@@ -109,6 +109,15 @@ describe('usage errors with --json still print one JSON object', () => {
   });
 });
 
+/** A project folder with one golang-migrate migration, as init finds one. */
+async function migrationsProject(): Promise<string> {
+  const project = await tempDir('tenantkit-init-');
+  await mkdir(join(project, 'migrations'));
+  await writeFile(join(project, 'migrations', '0001_init.up.sql'), 'CREATE TABLE t (id int);\n');
+  await writeFile(join(project, 'migrations', '0001_init.down.sql'), 'DROP TABLE t;\n');
+  return project;
+}
+
 describe('outputs that cannot be written exit 2 before any work is done', () => {
   test('--html into a missing directory', async () => {
     const error = expectNamedFailure(await timed(['audit', '--sql', schemaFile, '--html', '/nonexistent/dir/r.html', '--json']), 2, 'TENANTKIT_OUTPUT_UNWRITABLE', { command: 'audit' });
@@ -121,10 +130,7 @@ describe('outputs that cannot be written exit 2 before any work is done', () => 
   });
 
   test('init with a --test-dir under a regular file', async () => {
-    const project = await tempDir('tenantkit-init-');
-    await mkdir(join(project, 'migrations'));
-    await writeFile(join(project, 'migrations', '0001_init.up.sql'), 'CREATE TABLE t (id int);\n');
-    await writeFile(join(project, 'migrations', '0001_init.down.sql'), 'DROP TABLE t;\n');
+    const project = await migrationsProject();
     await writeFile(join(project, 'blocker'), '');
     const error = expectNamedFailure(await timed(['init', '--test-dir', 'blocker/sub', '--json'], project), 2, 'TENANTKIT_OUTPUT_UNWRITABLE', { command: 'init' });
     expect(error.object).toContain('blocker/sub');
@@ -133,15 +139,20 @@ describe('outputs that cannot be written exit 2 before any work is done', () => 
 
 describe('a project file init reads', () => {
   test('a package.json that is not JSON is named, and nothing is written', async () => {
-    const project = await tempDir('tenantkit-init-');
-    await mkdir(join(project, 'migrations'));
-    await writeFile(join(project, 'migrations', '0001_init.up.sql'), 'CREATE TABLE t (id int);\n');
-    await writeFile(join(project, 'migrations', '0001_init.down.sql'), 'DROP TABLE t;\n');
+    const project = await migrationsProject();
     await writeFile(join(project, 'package.json'), '{ "devDependencies": { "knex": "^3" }, }\n');
     const error = expectNamedFailure(await timed(['init', '--json'], project), 2, 'TENANTKIT_PROJECT_FILE_INVALID', { command: 'init' });
     expect(error.object).toBe(join(project, 'package.json'));
     expect(error.message).toContain('is not valid JSON');
     expect(existsSync(join(project, 'vitest.config.ts'))).toBe(false);
+  });
+
+  test('a package.json with a byte order mark is read as npm reads it', async () => {
+    const project = await migrationsProject();
+    await writeFile(join(project, 'package.json'), '\uFEFF{ "name": "app", "devDependencies": { "vitest": "^4" } }\n');
+    const result = await timed(['init', '--json'], project);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, tool: 'golang-migrate' });
   });
 });
 

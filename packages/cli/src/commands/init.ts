@@ -68,7 +68,8 @@ async function dependencies(root: string): Promise<Set<string>> {
   }
   let manifest: { dependencies?: unknown; devDependencies?: unknown };
   try {
-    manifest = JSON.parse(text) as typeof manifest;
+    // npm reads a package.json that starts with a byte order mark; so does init.
+    manifest = JSON.parse(text.replace(/^\uFEFF/, '')) as typeof manifest;
   } catch (error) {
     throw new ProjectFileInvalidError(file, 'is not valid JSON', 'Fix it (npm cannot read it either); init reads its dependencies to tell which tool wrote the migrations.', error);
   }
