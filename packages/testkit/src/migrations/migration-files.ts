@@ -19,7 +19,6 @@ export function errnoOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Converts a `file:` URL (object or string) to a path; other strings resolve against the cwd. */
 /** A migration file's bytes; one that cannot be read is TENANTKIT_MIGRATIONS_UNREADABLE, naming it. */
 export async function readMigrationFile(path: string, what = 'Migration file'): Promise<Buffer> {
   try {
@@ -29,6 +28,7 @@ export async function readMigrationFile(path: string, what = 'Migration file'): 
   }
 }
 
+/** Converts a `file:` URL (object or string) to a path; other strings resolve against the cwd. */
 export function toFsPath(pathOrUrl: string | URL): string {
   if (pathOrUrl instanceof URL) return fileURLToPath(pathOrUrl);
   return resolve(pathOrUrl.startsWith('file:') ? fileURLToPath(pathOrUrl) : pathOrUrl);
