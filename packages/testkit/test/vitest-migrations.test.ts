@@ -50,10 +50,16 @@ test('toMatchSchemaSnapshot writes a missing snapshot, then fails on a change wi
     expect(missing.pass).toBe(false);
     // A committed file that is not a snapshot fails the matcher by name, never a thrown SyntaxError.
     const broken = join(dir, 'broken.json');
+    // The kit's own snapshot with one list gone (as an older or hand-edited file may be).
+    const withoutExtensions = JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), extensions: undefined });
     for (const [content, reason] of [
       ['{"tables": [', 'it is not JSON'],
-      ['{"tables": []}', 'it is not a schema snapshot (no schemas, constraints, indexes, policies, grants, roles list)'],
+      [
+        '{"tables": []}',
+        'it is not a schema snapshot (no schemas, constraints, indexes, enums, domains, sequences, views, functions, triggers, policies, grants, extensions, roles list)',
+      ],
       ['null', 'it is not a schema snapshot'],
+      [withoutExtensions, 'it is not a schema snapshot (no extensions list)'],
     ] as const) {
       await writeFile(broken, content);
       const result = await schemaMatchers.toMatchSchemaSnapshot(db, broken);

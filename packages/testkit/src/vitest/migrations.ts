@@ -74,7 +74,23 @@ function pathOf(file: string | URL): string {
   return file instanceof URL ? fileURLToPath(file) : file;
 }
 
-const SNAPSHOT_KEYS = ['schemas', 'tables', 'constraints', 'indexes', 'policies', 'grants', 'roles'] as const;
+/** Every list a snapshot holds: the comparison reads each, so a file missing one cannot be compared. */
+const SNAPSHOT_LISTS: Record<keyof SchemaSnapshot, true> = {
+  schemas: true,
+  tables: true,
+  constraints: true,
+  indexes: true,
+  enums: true,
+  domains: true,
+  sequences: true,
+  views: true,
+  functions: true,
+  triggers: true,
+  policies: true,
+  grants: true,
+  extensions: true,
+  roles: true,
+};
 
 /** The committed snapshot, or why it is not one the kit wrote (unreadable, not JSON, wrong shape). */
 async function readCommittedSnapshot(path: string): Promise<SchemaSnapshot | string> {
@@ -85,7 +101,7 @@ async function readCommittedSnapshot(path: string): Promise<SchemaSnapshot | str
     return error instanceof SyntaxError ? `it is not JSON (${error.message})` : `it cannot be read (${messageOf(error)})`;
   }
   const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
-  const missing = SNAPSHOT_KEYS.filter((key) => !Array.isArray(record?.[key]));
+  const missing = Object.keys(SNAPSHOT_LISTS).filter((key) => !Array.isArray(record?.[key]));
   return missing.length === 0 ? (parsed as SchemaSnapshot) : `it is not a schema snapshot (no ${missing.join(', ')} list)`;
 }
 
