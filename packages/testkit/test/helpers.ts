@@ -1,8 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { expect } from 'vitest';
 import { DumpBlob } from '../src/backends/pglite/dump-blob.js';
 import { type NativeServer, type NativeServerOptions, startNativeServer } from '../src/backends/native/native-server.js';
+import type { TestDatabase } from '../src/database.js';
 import { SHARED_SERVER_ENV } from '../src/kit.js';
+import { runFullCycle, runStairway, type StairwayOptions } from '../src/migrations/check/stairway.js';
+import type { Migrator } from '../src/migrations/migrator.js';
 import type { QueryResult, Session } from '../src/queryable.js';
 
 export const KIT_MIGRATIONS = fileURLToPath(new URL('./fixtures/kit-migrations', import.meta.url));
@@ -55,4 +59,29 @@ export function pgliteSession(pg: PGlite): Session {
       await pg.exec(sql);
     },
   };
+}
+
+/** Where a tool source's migrations run in its tests: the database's owner, as the kit migrates. */
+export function ownerTarget(db: TestDatabase): StairwayOptions['target'] {
+  return { session: db.owner, role: db.owner.role, url: db.owner.url! };
+}
+
+/**
+ * A set of three reversible migrations, each correct: every step passes the stairway, `current` follows
+ * `down` to the first version and then to none, and the full cycle finds no difference.
+ */
+export async function expectCorrectSetCycles(migrator: Migrator, options: StairwayOptions, versions: { first: string; last: string }): Promise<void> {
+  const report = await runStairway(migrator, options);
+  expect(report.migrations.map((step) => [step.status, step.problems])).toEqual([
+    ['pass', []],
+    ['pass', []],
+    ['pass', []],
+  ]);
+  expect(report.ok).toBe(true);
+  expect(await migrator.current(options.target)).toBe(versions.last);
+  await migrator.down(options.target, versions.first);
+  expect(await migrator.current(options.target)).toBe(versions.first);
+  await migrator.down(options.target);
+  expect(await migrator.current(options.target)).toBeNull();
+  expect(await runFullCycle(migrator, options)).toEqual([]);
 }

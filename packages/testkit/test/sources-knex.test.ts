@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InvalidOptionError, TenantkitError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { knexMigrator } from '../src/migrations/sources/knex/knex.js';
-import { runFullCycle, runStairway } from '../src/migrations/check/stairway.js';
+import { runStairway } from '../src/migrations/check/stairway.js';
+import { expectCorrectSetCycles, ownerTarget } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/adapters/knex/', import.meta.url));
 const EMPTY = '-- an empty database\n';
@@ -48,26 +49,14 @@ describe('knexMigrator on native', () => {
 
   const optionsFor = (db: Awaited<ReturnType<Kit['acquire']>>) => ({
     inspect: db,
-    target: { session: db.owner, role: db.owner.role, url: db.owner.url },
+    target: ownerTarget(db),
   });
 
   test('a correct set passes the stairway and the full cycle', async () => {
     await using db = await kit.acquire();
     const migrator = migratorFor('ok');
     const options = optionsFor(db);
-    const report = await runStairway(migrator, options);
-    expect(report.migrations.map((step) => [step.status, step.problems])).toEqual([
-      ['pass', []],
-      ['pass', []],
-      ['pass', []],
-    ]);
-    expect(report.ok).toBe(true);
-    expect(await migrator.current(options.target)).toBe('20240103000000_documents_body');
-    await migrator.down(options.target, '20240101000000_tenants');
-    expect(await migrator.current(options.target)).toBe('20240101000000_tenants');
-    await migrator.down(options.target);
-    expect(await migrator.current(options.target)).toBeNull();
-    expect(await runFullCycle(migrator, options)).toEqual([]);
+    await expectCorrectSetCycles(migrator, options, { first: '20240101000000_tenants', last: '20240103000000_documents_body' });
   });
 
   test('a down that leaves an index fails with the diff', async () => {

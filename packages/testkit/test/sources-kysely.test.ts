@@ -7,7 +7,7 @@ import { InvalidOptionError, MigrationFailedError, MigrationsInvalidError } from
 import { type Kit, startKit } from '../src/kit.js';
 import { kyselyMigrator, type KyselyMigrationLike } from '../src/migrations/sources/kysely/kysely.js';
 import { runStairway } from '../src/migrations/check/stairway.js';
-import type { TestDatabase } from '../src/database.js';
+import { ownerTarget } from './helpers.js';
 
 const EMPTY = '-- an empty database\n';
 const IGNORE = ['public.kysely_migration', 'public.kysely_migration_lock'];
@@ -49,7 +49,6 @@ const LEAVES_INDEX = {
   },
 } satisfies Record<string, KyselyMigrationLike>;
 
-const target = (db: TestDatabase) => ({ session: db.owner, role: db.owner.role, url: db.owner.url! });
 
 describe('the kysely adapter on native', () => {
   let kit: Kit;
@@ -73,36 +72,36 @@ describe('the kysely adapter on native', () => {
   test('a correct set passes the stairway', async () => {
     await using db = await kit.acquire();
     const migrator = kyselyMigrator({ provider: OK });
-    const report = await runStairway(migrator, { inspect: db, target: target(db), ignoreTables: IGNORE });
+    const report = await runStairway(migrator, { inspect: db, target: ownerTarget(db), ignoreTables: IGNORE });
     expect(report.migrations.map((step) => [step.version, step.status])).toEqual([
       ['0001_users', 'pass'],
       ['0002_posts', 'pass'],
       ['0003_audit', 'skip'],
     ]);
     expect(report.ok).toBe(true);
-    expect(await migrator.current(target(db))).toBe('0003_audit');
-    await expect(migrator.down(target(db))).rejects.toBeInstanceOf(MigrationsInvalidError);
-    expect(await migrator.current(target(db))).toBe('0003_audit');
+    expect(await migrator.current(ownerTarget(db))).toBe('0003_audit');
+    await expect(migrator.down(ownerTarget(db))).rejects.toBeInstanceOf(MigrationsInvalidError);
+    expect(await migrator.current(ownerTarget(db))).toBe('0003_audit');
   });
 
   test('up and down move between versions', async () => {
     await using db = await kit.acquire();
     const migrator = kyselyMigrator({ provider: { '0001_users': users, '0002_posts': OK['0002_posts'] }, migrationTableName: 'app_migrations' });
-    expect(await migrator.current(target(db))).toBeNull();
-    expect((await migrator.up(target(db), '0001_users')).map((s) => s.version)).toEqual(['0001_users']);
-    expect((await migrator.up(target(db))).map((s) => [s.version, s.direction])).toEqual([['0002_posts', 'up']]);
-    expect(await migrator.up(target(db))).toEqual([]);
-    expect((await migrator.down(target(db), '0001_users')).map((s) => [s.version, s.direction])).toEqual([['0002_posts', 'down']]);
-    expect(await migrator.current(target(db))).toBe('0001_users');
-    await migrator.down(target(db));
-    expect(await migrator.current(target(db))).toBeNull();
+    expect(await migrator.current(ownerTarget(db))).toBeNull();
+    expect((await migrator.up(ownerTarget(db), '0001_users')).map((s) => s.version)).toEqual(['0001_users']);
+    expect((await migrator.up(ownerTarget(db))).map((s) => [s.version, s.direction])).toEqual([['0002_posts', 'up']]);
+    expect(await migrator.up(ownerTarget(db))).toEqual([]);
+    expect((await migrator.down(ownerTarget(db), '0001_users')).map((s) => [s.version, s.direction])).toEqual([['0002_posts', 'down']]);
+    expect(await migrator.current(ownerTarget(db))).toBe('0001_users');
+    await migrator.down(ownerTarget(db));
+    expect(await migrator.current(ownerTarget(db))).toBeNull();
     const tables = await db.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
     expect(tables.rows.map((row) => row.name)).toEqual(['app_migrations', 'kysely_migration_lock']);
   });
 
   test('a down that leaves an index fails with the diff', async () => {
     await using db = await kit.acquire();
-    const report = await runStairway(kyselyMigrator({ provider: LEAVES_INDEX }), { inspect: db, target: target(db), ignoreTables: IGNORE });
+    const report = await runStairway(kyselyMigrator({ provider: LEAVES_INDEX }), { inspect: db, target: ownerTarget(db), ignoreTables: IGNORE });
     expect(report.ok).toBe(false);
     const failed = report.migrations.filter((step) => step.status === 'fail');
     expect(failed.map((step) => step.version)).toEqual(['0002_users_email']);
@@ -117,7 +116,7 @@ describe('the kysely adapter on native', () => {
         '0002_broken': { up: async (k: Kysely<any>) => void (await sql`ALTER TABLE nowhere ADD COLUMN x int`.execute(k)) },
       },
     });
-    const error = await migrator.up(target(db)).then(
+    const error = await migrator.up(ownerTarget(db)).then(
       () => undefined,
       (caught: unknown) => caught,
     );
@@ -125,7 +124,7 @@ describe('the kysely adapter on native', () => {
     expect((error as MigrationFailedError).message).toContain('Migration 0002_broken (up) failed');
     expect((error as MigrationFailedError).sqlState).toBe('42P01');
     // kysely runs one migrateTo in a single transaction on Postgres: nothing stays applied.
-    expect(await migrator.current(target(db))).toBeNull();
+    expect(await migrator.current(ownerTarget(db))).toBeNull();
   });
 
   test('needs a URL', async () => {

@@ -8,7 +8,8 @@ import { TenantkitError } from '../src/errors.js';
 import { type Kit, startKit } from '../src/kit.js';
 import { umzugMigrator } from '../src/migrations/sources/umzug/umzug.js';
 import type { MigrationTarget } from '../src/migrations/migrator.js';
-import { runFullCycle, runStairway } from '../src/migrations/check/stairway.js';
+import { runStairway } from '../src/migrations/check/stairway.js';
+import { expectCorrectSetCycles, ownerTarget } from './helpers.js';
 import type { Session } from '../src/queryable.js';
 
 const EMPTY = '-- an empty database\n';
@@ -82,26 +83,14 @@ describe.each(['pglite', 'native'] as BackendKind[])('umzugMigrator on %s', (bac
 
   const optionsFor = (db: Awaited<ReturnType<Kit['acquire']>>) => ({
     inspect: db,
-    target: { session: db.owner, role: db.owner.role, url: db.owner.url },
+    target: ownerTarget(db),
   });
 
   test('a correct set passes the stairway and the full cycle', async () => {
     await using db = await kit.acquire();
     const migrator = migratorFor(OK);
     const options = optionsFor(db);
-    const report = await runStairway(migrator, options);
-    expect(report.migrations.map((step) => [step.status, step.problems])).toEqual([
-      ['pass', []],
-      ['pass', []],
-      ['pass', []],
-    ]);
-    expect(report.ok).toBe(true);
-    expect(await migrator.current(options.target)).toBe('003_documents_body');
-    await migrator.down(options.target, '001_tenants');
-    expect(await migrator.current(options.target)).toBe('001_tenants');
-    await migrator.down(options.target);
-    expect(await migrator.current(options.target)).toBeNull();
-    expect(await runFullCycle(migrator, options)).toEqual([]);
+    await expectCorrectSetCycles(migrator, options, { first: '001_tenants', last: '003_documents_body' });
   });
 
   test('a down that leaves an index fails with the diff', async () => {
