@@ -223,7 +223,7 @@ export async function checkIsolation(db: TestDatabase, options: CheckIsolationOp
         appRole: auditedRole,
         tenancy,
         model,
-        ...(options.tenantSetting ? { tenantSetting: options.tenantSetting } : {}),
+        ...(options.tenantSetting || context.tenantSetting ? { tenantSetting: options.tenantSetting || context.tenantSetting } : {}),
       }).filter((finding) => selected(finding.object) && !(supabase && SUPABASE_PLATFORM_SCHEMAS.includes(finding.object.split('.')[0]!)));
   if (supabase && !options.skipAudit) {
     const membership = findMembership(model, tenancy, await policyText(db.admin))?.table.id;

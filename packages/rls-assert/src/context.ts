@@ -1,6 +1,7 @@
 import type { AutoFactories, World } from '@tenantkit/fixtures';
 import { ContextLeakError, type Queryable, type Session, type TestDatabase } from '@tenantkit/testkit';
 import { escapeRegExp } from '@tenantkit/testkit/internal';
+import { TENANTISH } from './audit/audit-context.js';
 import { expectApplied, requireName, requireSettingName, setLocal, setLocalRole } from './context-steps.js';
 import { TenantContextError } from './errors.js';
 import type { TableRef } from './guard.js';
@@ -15,6 +16,8 @@ export interface TenantContext {
   apply(tx: Session, tenant: string): Promise<void>;
   /** Settings apply() writes (LOCAL); assertNoLeak checks them on the connection afterwards. */
   readonly settings: readonly string[];
+  /** The setting that holds the tenant id itself, when the context is that one setting (gucContext). */
+  readonly tenantSetting?: string;
   /** apply() switches the role with SET LOCAL ROLE. */
   readonly switchesRole: boolean;
   /**
@@ -36,6 +39,7 @@ export function gucContext(setting: string): TenantContext {
   return {
     description: `SET LOCAL ${name} = <tenant>`,
     settings: [name],
+    tenantSetting: name,
     switchesRole: false,
     clearedValue: '',
     async apply(tx, tenant) {
@@ -244,8 +248,6 @@ interface FunctionRow {
   name: string;
   body: string | null;
 }
-
-const TENANTISH = /tenant|org|account|company|workspace|team/i;
 
 /**
  * Reads the row level security policies (all of them, or those on `tables`) and returns the setting

@@ -2,7 +2,7 @@ import { discoverTenancy, introspectSchema } from '@tenantkit/fixtures';
 import { type BackendKind, type Kit, type TestDatabase, startKit } from '@tenantkit/testkit';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { readCatalog, relationsNamedIn } from '../src/audit/catalog.js';
-import { type Scenario, evaluate } from '../src/audit/policy-expression.js';
+import { type Scenario, evaluate, settingsReadBy } from '../src/audit/policy-expression.js';
 import { parseExpression } from '../src/audit/policy-parser.js';
 import { auditCatalog, sortFindings } from '../src/audit/rules.js';
 import type { AuditCode, Finding, Severity } from '../src/types.js';
@@ -150,6 +150,25 @@ describe.each(['pglite', 'native'] as const)('auditCatalog on %s', (backend) => 
       expectNone(of('leak-13-update-check-true.sql'), 'TK_POLICY_ALWAYS_TRUE');
     });
 
+    test('a switch the app can set itself: a bypass setting and a magic tenant value, warnings naming the setting', () => {
+      const switches = of('leak-32-setting-switch.sql');
+      const bypass = find(switches, 'TK_POLICY_SETTING_SWITCH', 'public.invoices.invoices_bypass');
+      expect(bypass.severity).toBe('warning');
+      expect(bypass.message).toContain("a value of 'app.bypass_rls' that a session can choose");
+      expect(bypass.message).toContain('can read, insert, update and delete every tenant');
+      expect(bypass.hint).toContain('DROP POLICY "invoices_bypass" ON "public"."invoices";');
+      const magic = find(switches, 'TK_POLICY_SETTING_SWITCH', 'public.members.members_isolation');
+      expect(magic.message).toContain("a value of 'app.workspace_id'");
+      // Its WITH CHECK holds the tenant: only reading and changing are opened, not writing in.
+      expect(magic.message).toContain('can read, update and delete every');
+      expectNone(switches, 'TK_POLICY_SETTING_SWITCH', 'public.invoices.invoices_isolation');
+      expectNone(switches, 'TK_POLICY_SETTING_SWITCH', 'public.workspaces.workspace_self');
+      expectNone(switches, 'TK_POLICY_FAILS_OPEN');
+      expectNone(switches, 'TK_POLICY_ALWAYS_TRUE');
+      // A fail-open policy is reported as that alone, not also as a switch.
+      expectNone(of('leak-14-fails-open-is-null.sql'), 'TK_POLICY_SETTING_SWITCH');
+    });
+
     test('fail-open policies, permissive and restrictive, with bigint ids', () => {
       const isNull = find(of('leak-14-fails-open-is-null.sql'), 'TK_POLICY_FAILS_OPEN', 'public.documents.tenant_isolation');
       expect(isNull.severity).toBe('error');
@@ -293,8 +312,8 @@ test('both backends report the same codes on the same objects', () => {
 describe('policy expressions', () => {
   const verdict = (text: string) => {
     const expr = parseExpression(text)!;
-    const result: Record<Scenario, string> = { set: '', unset: '', empty: '' };
-    for (const scenario of ['set', 'unset', 'empty'] as const) {
+    const result: Record<Scenario, string> = { set: '', unset: '', empty: '', chosen: '' };
+    for (const scenario of ['set', 'unset', 'empty', 'chosen'] as const) {
       const value = evaluate(expr, scenario, new Set(['tenant_id', 'owner_id']));
       result[scenario] = value.k === 'bool' ? String(value.v) : value.k;
     }
@@ -309,6 +328,8 @@ describe('policy expressions', () => {
     ['(NOT false)'],
     ['(true OR (tenant_id = (current_setting(\'app.tenant_id\'::text, true))::uuid))'],
     ["(current_setting('app.tenant_id'::text, true) IS NOT NULL)"],
+    // A request may set several settings: any one read as merely present opens the policy.
+    ["((tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) OR (NULLIF(current_setting('app.user_id'::text, true), ''::text) IS NOT NULL))"],
   ])('always true: %s', (text) => {
     expect(verdict(text).set).toBe('true');
   });
@@ -320,15 +341,36 @@ describe('policy expressions', () => {
     ["(tenant_id = (current_setting('app.tenant_id'::text, true))::bigint)"],
     ["(tenant_id = current_setting('app.tenant_id'::text, true))"],
     ["(tenant_id = COALESCE(current_setting('app.tenant_id'::text, true), '<none>'::text))"],
-    ["((current_setting('app.role'::text, true) = 'admin'::text) OR (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid))"],
     ["(EXISTS ( SELECT 1 FROM projects p WHERE ((p.id = tasks.project_id) AND (p.tenant_id = (current_setting('app.tenant_id'::text, true))::uuid))))"],
     ["(tenant_id = ANY (ARRAY[(current_setting('app.tenant_id'::text, true))::uuid]))"],
     ["(tenant_id IN ( SELECT m.tenant_id FROM memberships m WHERE (m.user_id = (current_setting('app.user_id'::text, true))::uuid)))"],
     ["CASE WHEN (current_setting('app.tenant_id'::text, true) IS NULL) THEN false ELSE (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) END"],
     ["((owner_id)::text = current_setting('app.user_id'::text, true))"],
     ["(tenant_id = (((current_setting('request.jwt.claims'::text, true))::json ->> 'tenant_id'::text))::uuid)"],
+    ["((current_setting('app.tenant_id'::text, true) <> ''::text) AND (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid))"],
+    ["(tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) AND (current_setting('app.mode'::text, true) = 'on'::text)"],
   ])('fails closed: %s', (text) => {
-    expect(verdict(text)).toEqual({ set: expect.not.stringMatching(/^true$/), unset: expect.not.stringMatching(/^true$/), empty: expect.not.stringMatching(/^true$/) });
+    const notTrue = expect.not.stringMatching(/^true$/);
+    expect(verdict(text)).toEqual({ set: notTrue, unset: notTrue, empty: notTrue, chosen: notTrue });
+  });
+
+  test.each([
+    ["((current_setting('app.role'::text, true) = 'admin'::text) OR (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid))"],
+    ["(current_setting('app.bypass_rls'::text, true) = 'on'::text)"],
+    ["(current_setting('app.bypass_rls'::text))::boolean"],
+    ["((tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) OR (current_setting('app.tenant_id'::text, true) = '*'::text))"],
+    ["((tenant_id = (current_setting('app.tenant_id'::text))::uuid) OR ((current_setting('app.tenant_id'::text))::uuid = '00000000-0000-0000-0000-000000000000'::uuid))"],
+    ["((tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) OR (current_setting('app.support'::text, true) IS DISTINCT FROM 'off'::text))"],
+  ])('a switch the session can set: %s', (text) => {
+    const result = verdict(text);
+    expect(result.set).not.toBe('true');
+    expect(result.unset).not.toBe('true');
+    expect(result.chosen).toBe('true');
+  });
+
+  test('the settings an expression reads, each once, casts looked through', () => {
+    const expr = parseExpression("((tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) OR (current_setting('app.bypass_rls'::text, true) = 'on'::text) OR (NULLIF(current_setting('app.tenant_id'::text), ''::text) IS NULL))")!;
+    expect(settingsReadBy(expr)).toEqual(['app.tenant_id', 'app.bypass_rls']);
   });
 
   test.each([

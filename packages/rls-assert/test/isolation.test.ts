@@ -168,3 +168,33 @@ test.each([
   expect(written.map((finding) => finding.severity)).toEqual(proven ? ['warning'] : []);
   expect(report.ok).toBe(true);
 });
+
+test('the audit speaks of the setting the probes set, found through a wrapper, beside a bypass switch the policies read directly', async () => {
+  // The policies read app.bypass_rls in their own text and the tenant only through current_tenant():
+  // counted in policy text alone, the bypass switch would pass for the tenant setting.
+  await using kit = await startKit({
+    backend: 'pglite',
+    schema: `
+      CREATE FUNCTION current_tenant() RETURNS uuid LANGUAGE sql STABLE
+        AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$;
+      CREATE TABLE tenants (tenant_id uuid PRIMARY KEY, name text NOT NULL);
+      ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+      ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
+      CREATE POLICY tenant_self ON tenants USING (tenant_id = current_tenant());
+      CREATE POLICY tenant_bypass ON tenants USING (current_setting('app.bypass_rls', true) = 'on');
+      CREATE TABLE notes (note_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants, body text NOT NULL);
+      GRANT SELECT ON tenants TO tk_app;
+      GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO tk_app;`,
+    poolSize: 0,
+  });
+  await using db = await kit.acquire();
+  const report = await checkIsolation(db, { seed: 3 });
+  expect(report.setup.context).toBe('SET LOCAL app.tenant_id = <tenant>');
+  const disabled = report.findings.find((finding) => finding.code === 'TK_RLS_DISABLED' && finding.object === 'public.notes');
+  expect(disabled?.hint).toContain(`current_setting('app.tenant_id', true)`);
+  expect(disabled?.hint).not.toContain('app.bypass_rls');
+  const bypass = report.findings.find((finding) => finding.code === 'TK_POLICY_SETTING_SWITCH');
+  expect(bypass?.object).toBe('public.tenants.tenant_bypass');
+  expect(bypass?.message).toContain("a value of 'app.bypass_rls'");
+  expect(report.ok).toBe(false);
+});

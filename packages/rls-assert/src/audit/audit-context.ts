@@ -31,6 +31,7 @@ export const AUDIT_RULES = {
   TK_POLICY_ALWAYS_TRUE: 'error',
   TK_WITH_CHECK_ALWAYS_TRUE: 'error',
   TK_POLICY_FAILS_OPEN: 'error',
+  TK_POLICY_SETTING_SWITCH: 'warning',
   TK_VIEW_BYPASSES_RLS: 'error | warning',
   TK_MATVIEW_EXPOSES_TENANT_DATA: 'error',
   TK_SECURITY_DEFINER_READS_TENANT_TABLE: 'warning',
@@ -155,7 +156,10 @@ export class AuditContext {
 
 export type Privilege = 'select' | 'insert' | 'update' | 'delete';
 
-/** The current_setting() name the policies use most (ties: first in code-point order). */
+/** Words in a setting's name that say it holds a tenant (ties between settings go to such a name). */
+export const TENANTISH = /tenant|org|account|company|workspace|team/i;
+
+/** The current_setting() name the policies use most (ties: one that names a tenant, then code-point order). */
 export function settingInUse(policies: readonly CatalogPolicy[]): string | undefined {
   const counts = new Map<string, number>();
   for (const policy of policies) {
@@ -166,7 +170,8 @@ export function settingInUse(policies: readonly CatalogPolicy[]): string | undef
       }
     }
   }
-  return [...counts.entries()].sort((a, b) => b[1] - a[1] || byText(a[0], b[0]))[0]?.[0];
+  const tenantish = (name: string) => (TENANTISH.test(name) ? 0 : 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || tenantish(a[0]) - tenantish(b[0]) || byText(a[0], b[0]))[0]?.[0];
 }
 
 export function accessList(relation: CatalogRelation, which: readonly ('SELECT' | 'INSERT' | 'UPDATE' | 'DELETE')[]): string[] {

@@ -1,16 +1,17 @@
 /**
  * Policy expressions as a tree (parsed by policy-parser.ts from pg_get_expr() output) and a
  * three-valued evaluator: whether an expression holds for every row when the tenant setting is
- * set, never set or empty.
+ * set, never set or empty, or when the session picks the values of the settings it reads.
  */
 
 /**
  * How the tenant context looks to the evaluator: `set` to some tenant (unknown which: only
  * expressions true whatever it is come out TRUE), `unset` (never set in this session:
  * current_setting(x, true) is NULL, current_setting(x) raises), `empty` (set once, then ended:
- * '').
+ * ''), or `chosen`: every setting holds whatever value the session picks, as any role may SET a
+ * custom setting (expressions that some choice makes true for every row come out TRUE).
  */
-export type Scenario = 'set' | 'unset' | 'empty';
+export type Scenario = 'set' | 'unset' | 'empty' | 'chosen';
 
 export type Expr =
   | { readonly t: 'bool'; readonly v: boolean }
@@ -35,6 +36,8 @@ export type Value =
   | { readonly k: 'col'; readonly name: string }
   /** The tenant setting's value when set: not null, not empty, otherwise unknown. */
   | { readonly k: 'ctx' }
+  /** A setting's value in the `chosen` scenario: any text the session likes, NULL (never set) included. */
+  | { readonly k: 'chosen' }
   | { readonly k: 'err' }
   | { readonly k: 'unknown' };
 
@@ -47,13 +50,17 @@ const FALSE: Value = { k: 'bool', v: false };
 const NULL: Value = { k: 'null' };
 const ERR: Value = { k: 'err' };
 const UNKNOWN: Value = { k: 'unknown' };
+const CHOSEN: Value = { k: 'chosen' };
+/** Comparisons a chosen value can satisfy against any constant: it can equal it or differ from it. */
+const CHOOSABLE_COMPARISONS = new Set(['=', '<>', '!=', 'IS DISTINCT FROM', 'IS NOT DISTINCT FROM']);
 
 /** Types whose input accepts ''; a cast of '' to anything else raises (fail closed). */
 const TEXT_TYPES = new Set(['text', 'character varying', 'varchar', 'character', 'char', 'bpchar', 'name', 'citext', 'unknown', '"char"']);
 
 /**
  * Evaluates a policy expression for a row whose columns are unknown but not null. TRUE means the
- * expression holds for every such row in that scenario.
+ * expression holds for every such row in that scenario. Every current_setting() reads as the
+ * tenant's: a request may set several (tenant, user, role), so one read with IS NOT NULL is open.
  */
 export function evaluate(expr: Expr, scenario: Scenario, columns?: ReadonlySet<string>): Value {
   const ev = (e: Expr) => evaluate(e, scenario, columns);
@@ -72,6 +79,8 @@ export function evaluate(expr: Expr, scenario: Scenario, columns?: ReadonlySet<s
     case 'cast': {
       const value = ev(expr.arg);
       const type = expr.type.toLowerCase().replace(/\(.*\)$/, '').trim();
+      // A setting the session picks can read 'on' as well as a tenant id.
+      if (value.k === 'chosen') return type === 'boolean' || type === 'bool' ? TRUE : value;
       if (value.k === 'lit') {
         if (type === 'boolean' || type === 'bool') {
           const text = value.v.trim().toLowerCase();
@@ -88,6 +97,12 @@ export function evaluate(expr: Expr, scenario: Scenario, columns?: ReadonlySet<s
       const l = ev(expr.l);
       const r = ev(expr.r);
       if (l.k === 'err' || r.k === 'err') return ERR;
+      const constant = (v: Value) => v.k === 'lit' || v.k === 'bool' || v.k === 'null';
+      if ((l.k === 'chosen' && constant(r)) || (r.k === 'chosen' && constant(l))) {
+        // NULL = x is never true; IS [NOT] DISTINCT FROM NULL is, for the right choice.
+        const withNull = l.k === 'null' || r.k === 'null';
+        return CHOOSABLE_COMPARISONS.has(expr.op) && (!withNull || expr.op.startsWith('IS ')) ? TRUE : withNull ? NULL : UNKNOWN;
+      }
       if (l.k === 'null' || r.k === 'null') return expr.op === 'IS DISTINCT FROM' || expr.op === 'IS NOT DISTINCT FROM' ? UNKNOWN : NULL;
       const equal = sameValue(l, r);
       if (equal === undefined) return UNKNOWN;
@@ -126,6 +141,8 @@ export function evaluate(expr: Expr, scenario: Scenario, columns?: ReadonlySet<s
       if (value.k === 'err') return ERR;
       let result: boolean | undefined;
       if (expr.test === 'null') {
+        // Set or never set, whichever the session likes.
+        if (value.k === 'chosen') return TRUE;
         if (value.k === 'null') result = true;
         // Columns are taken as not null: a NULL tenant column is reported on its own.
         else if (value.k === 'lit' || value.k === 'bool' || value.k === 'ctx' || value.k === 'col') result = false;
@@ -150,6 +167,7 @@ function evaluateCall(name: string, args: readonly Expr[], scenario: Scenario, e
   const fn = name.toLowerCase().replace(/^pg_catalog\./, '');
   if (fn === 'current_setting') {
     const missingOk = args[1] ? ev(args[1]) : FALSE;
+    if (scenario === 'chosen') return CHOSEN;
     if (scenario === 'set') return { k: 'ctx' };
     if (scenario === 'empty') return { k: 'lit', v: '' };
     if (missingOk.k === 'bool' && missingOk.v) return NULL;
@@ -169,11 +187,51 @@ function evaluateCall(name: string, args: readonly Expr[], scenario: Scenario, e
     if (a.k === 'null' || a.k === 'err') return a;
     if (b.k === 'err') return ERR;
     if (b.k === 'null') return a;
-    // The setting of a tenant is never the empty string or a sentinel literal.
-    if (a.k === 'ctx' && b.k === 'lit') return a;
+    // The setting of a tenant is never the empty string or a sentinel literal; a chosen one need not be.
+    if ((a.k === 'ctx' || a.k === 'chosen') && b.k === 'lit') return a;
     const equal = sameValue(a, b);
     if (equal === undefined) return UNKNOWN;
     return equal ? NULL : a;
   }
   return UNKNOWN;
+}
+
+/** The name a current_setting() call reads, when it is a literal (casts looked through). */
+function settingName(arg: Expr | undefined): string | undefined {
+  let name = arg;
+  while (name?.t === 'cast') name = name.arg;
+  return name?.t === 'str' ? name.v : undefined;
+}
+
+/** The custom settings an expression reads with current_setting('name', ...), in order, each once. */
+export function settingsReadBy(expr: Expr): string[] {
+  const found: string[] = [];
+  const walk = (e: Expr): void => {
+    switch (e.t) {
+      case 'call': {
+        const read = e.name.toLowerCase().replace(/^pg_catalog\./, '') === 'current_setting' ? settingName(e.args[0]) : undefined;
+        if (read !== undefined && !found.includes(read)) found.push(read);
+        e.args.forEach(walk);
+        return;
+      }
+      case 'cast':
+      case 'not':
+      case 'is':
+        walk(e.arg);
+        return;
+      case 'cmp':
+      case 'op':
+        walk(e.l);
+        walk(e.r);
+        return;
+      case 'and':
+      case 'or':
+        e.args.forEach(walk);
+        return;
+      default:
+        return;
+    }
+  };
+  walk(expr);
+  return found;
 }

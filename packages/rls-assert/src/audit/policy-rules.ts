@@ -7,7 +7,7 @@ import { type AuditRuleCode, type AuditContext, type Privilege, type Scoped, lis
 import { byText } from '@tenantkit/testkit/internal';
 import { type CatalogPolicy, type PolicyCommand } from './catalog.js';
 import { fixExpression } from './fix-expression.js';
-import { type Scenario, evaluate, isTrue } from './policy-expression.js';
+import { type Scenario, evaluate, isTrue, settingsReadBy } from './policy-expression.js';
 import { parseExpression } from './policy-parser.js';
 
 interface CheckKind {
@@ -45,7 +45,8 @@ function alterExpressions(alter: string, command: PolicyCommand, using: string, 
 /**
  * Policy expressions, judged by evaluating them (policy-expression.ts) with the tenant setting set,
  * never set and empty: always true for the app (TK_POLICY_ALWAYS_TRUE, TK_WITH_CHECK_ALWAYS_TRUE),
- * true without a tenant (TK_POLICY_FAILS_OPEN), and always-true policies for other roles.
+ * true without a tenant (TK_POLICY_FAILS_OPEN), true for a value of a setting the session picks
+ * itself (TK_POLICY_SETTING_SWITCH), and always-true policies for other roles.
  */
 export function auditPolicies(audit: AuditContext, scoped: Scoped): void {
   const { relation } = scoped;
@@ -103,11 +104,16 @@ export function auditPolicies(audit: AuditContext, scoped: Scoped): void {
       for (const policy of permissive) if (passes(policy, 'set')) blame(policy, check.useCheck ? 'TK_WITH_CHECK_ALWAYS_TRUE' : 'TK_POLICY_ALWAYS_TRUE', check.label);
       continue;
     }
-    for (const scenario of ['unset', 'empty'] as const) {
-      if (!hole(scenario)) continue;
+    const failsOpen = (['unset', 'empty'] as const).filter(hole);
+    for (const scenario of failsOpen) {
       for (const policy of relevant) {
         if (passes(policy, scenario) && !passes(policy, 'set')) blame(policy, 'TK_POLICY_FAILS_OPEN', check.label, scenario);
       }
+    }
+    // A switch (SET app.bypass_rls = 'on', a magic tenant value): only where no context at all already opens it.
+    if (failsOpen.length > 0 || !hole('chosen')) continue;
+    for (const policy of relevant) {
+      if (passes(policy, 'chosen') && !passes(policy, 'set')) blame(policy, 'TK_POLICY_SETTING_SWITCH', check.label);
     }
   }
 
@@ -134,6 +140,22 @@ export function auditPolicies(audit: AuditContext, scoped: Scoped): void {
           object,
           `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, permissive) has ${source}, which is always true, and applies to ${audit.app}: a tenant can ${list([...(kinds.includes('insert') ? ['insert rows carrying another tenant\'s id'] : []), ...(kinds.includes('update into') ? ['update its rows to carry another tenant\'s id'] : [])])}, writing into or moving rows to another tenant.`,
           `${alter} WITH CHECK (${fixExpression(policy.withCheck ?? policy.using, rename)});`,
+        );
+      } else if (entry.code === 'TK_POLICY_SETTING_SWITCH') {
+        const usingKinds = kinds.some((k) => USING_LABELS.has(k));
+        const checkKinds = kinds.some((k) => !USING_LABELS.has(k)) && policy.withCheck !== null;
+        const clauses = [...(usingKinds || !checkKinds ? [`USING ${policy.using}`] : []), ...(checkKinds ? [`WITH CHECK ${policy.withCheck}`] : [])];
+        const trees = parsed.get(policy)!;
+        const read = [...new Set([...(usingKinds || !checkKinds ? [trees.using] : []), ...(checkKinds ? [trees.check] : [])].flatMap((tree) => (tree ? settingsReadBy(tree) : [])))];
+        const others = read.filter((name) => name.toLowerCase() !== audit.setting.toLowerCase());
+        const switches = others.length > 0 ? others : read;
+        const named = list(switches.map((name) => `'${name}'`));
+        audit.add(
+          entry.code,
+          'warning',
+          object,
+          `Policy ${policy.name} on ${relation.id} (FOR ${policy.command} ${to}, ${policy.permissive ? 'permissive' : 'restrictive'}) passes every row for a value of ${named} that a session can choose: ${clauses.join(', ')}. Any role may SET a custom setting (or call set_config), so a session as ${audit.app} that sets ${switches.length > 1 ? 'them' : 'it'} can ${list(verbs(kinds))} every tenant's rows, whatever tenant it acts for. Isolation then rests on no code path, job or injected statement under ${audit.app} ever setting ${switches.length > 1 ? 'them' : 'it'}.`,
+          `Drop the condition on ${named} from policy ${quoteIdent(policy.name)} on ${relation.qualified} (ALTER POLICY), or DROP POLICY ${quoteIdent(policy.name)} ON ${relation.qualified}; when nothing else needs it. Work that must see every tenant belongs to a role of its own that ${audit.app} is not a member of, with a policy of its own: CREATE POLICY ... TO that_role USING (true).`,
         );
       } else {
         const scenarios = [...entry.scenarios].sort(byText).map((s) => (s === 'unset' ? 'never set (NULL)' : "empty ('', after RESET or once a SET LOCAL has ended)"));
